@@ -1,0 +1,81 @@
+"""chocohub's entry points: routes, queue consumers and schedules.
+
+Each is a few lines that hand over to `chalicelib`; nothing here decides anything.
+`get_hub` wires the adapters on first use, so importing this module opens no
+connection and imports no provider SDK.
+"""
+
+from chalice import Chalice, Rate
+
+from chalicelib import web
+from chalicelib.bootstrap import get_hub
+from chalicelib.flows import MAIL, PAYMENTS, SIGNUPS, SLACK
+from chalicelib.runtime.embedded.runner import under_chalice_local
+
+app = Chalice(app_name="chocohub")
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@app.route("/webhooks/formstack", methods=["POST"], content_types=[FORM, "application/json"])
+def formstack_webhook():
+    return web.formstack(app.current_request, get_hub)
+
+
+@app.route("/webhooks/stripe", methods=["POST"], content_types=["application/json"])
+def stripe_webhook():
+    return web.stripe(app.current_request, get_hub)
+
+
+@app.route("/slack/events", methods=["POST"], content_types=["application/json"])
+def slack_events():
+    return web.slack_events(app.current_request, get_hub)
+
+
+@app.route("/slack/commands", methods=["POST"], content_types=[FORM])
+def slack_commands():
+    return web.slack_commands(app.current_request, get_hub)
+
+
+@app.route("/unsubscribe/{token}", methods=["GET"])
+def unsubscribe_page(token):
+    return web.unsubscribe_page(app.current_request, get_hub, token)
+
+
+@app.route("/unsubscribe/{token}", methods=["POST"], content_types=web.UNSUBSCRIBE_TYPES)
+def unsubscribe(token):
+    return web.unsubscribe(app.current_request, get_hub, token)
+
+
+@app.route("/health", methods=["GET"])
+def health():
+    return web.health(get_hub)
+
+
+@app.on_sqs_message(queue=SIGNUPS, batch_size=10)
+def on_signup(event):
+    return get_hub().consume(event)
+
+
+@app.on_sqs_message(queue=PAYMENTS, batch_size=10)
+def on_payment(event):
+    return get_hub().consume(event)
+
+
+@app.on_sqs_message(queue=MAIL, batch_size=10)
+def on_mail(event):
+    return get_hub().consume(event)
+
+
+@app.on_sqs_message(queue=SLACK, batch_size=10)
+def on_slack(event):
+    return get_hub().consume(event)
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def sync_sheet(event):
+    get_hub().sync_sheet()
+
+
+if under_chalice_local():
+    get_hub().start_embedded_runtime(app)

@@ -1,0 +1,44 @@
+"""The embedded `MailLog`: who was sent which campaign, and who unsubscribed."""
+
+from __future__ import annotations
+
+import time
+
+from chalicelib.runtime.embedded.db import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS mail_log (
+    email TEXT NOT NULL, campaign TEXT NOT NULL, status TEXT NOT NULL, updated_at REAL NOT NULL,
+    PRIMARY KEY (email, campaign)
+);
+CREATE TABLE IF NOT EXISTS suppressions (email TEXT PRIMARY KEY, at REAL NOT NULL);
+"""
+
+
+class SqliteMailLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.script(SCHEMA)
+
+    def status(self, email: str, campaign: str) -> str | None:
+        rows = self.db.query("SELECT status FROM mail_log WHERE email = ? AND campaign = ?", (email, campaign))
+        return rows[0]["status"] if rows else None
+
+    def mark(self, email: str, campaign: str, status: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO mail_log (email, campaign, status, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (email, campaign)"
+                " DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at",
+                (email, campaign, status, time.time()),
+            )
+
+    def suppress(self, email: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO suppressions (email, at) VALUES (?, ?)", (email, time.time()))
+
+    def is_suppressed(self, email: str) -> bool:
+        return bool(self.db.query("SELECT 1 FROM suppressions WHERE email = ?", (email,)))
+
+    def sent_count(self) -> int:
+        return self.db.query("SELECT COUNT(*) AS n FROM mail_log WHERE status = 'sent'")[0]["n"]

@@ -1,0 +1,36 @@
+"""The embedded mailer: one `.eml` file per email sent, under `HUB_STATE_DIR/outbox/mail`.
+
+Every send writes a new file (never overwrites), so a duplicate send would show as a
+second file: the outbox is a witness, not a filter.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+from chalicelib.adapters.mime import to_mime
+from chalicelib.ports import Email
+
+
+class MailOutbox:
+    def __init__(self, folder: str | Path, sender: str) -> None:
+        self.folder = Path(folder)
+        self.sender = sender
+
+    def send(self, email: Email) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        data = to_mime(email, self.sender).as_bytes()
+        name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.eml"
+        tmp = self.folder / f".{name}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.folder / name)  # atomic: a reader never sees half a message
+
+    def ping(self) -> str:
+        count = len(list(self.folder.glob("*.eml"))) if self.folder.exists() else 0
+        return f"mail outbox {self.folder}, {count} emails"

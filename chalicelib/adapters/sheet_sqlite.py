@@ -1,0 +1,58 @@
+"""The embedded customer sheet: a SQLite table whose columns are the sheet's headers.
+
+Staff can add rows by hand (`sqlite3 .hub/hub.sqlite3`, or any SQLite browser), just as
+they would type into the Google Sheet; the scheduled sync picks them up.
+"""
+
+from __future__ import annotations
+
+from chalicelib.adapters.sheet_layout import EMAIL, HEADERS, STRIPE, from_cells, to_cells
+from chalicelib.domain.customer import Customer, normalise_email
+from chalicelib.runtime.embedded.db import Database
+
+_COLUMNS = ", ".join(f"\"{h}\" TEXT NOT NULL DEFAULT ''" for h in HEADERS)
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS sheet (row INTEGER PRIMARY KEY AUTOINCREMENT, {_COLUMNS});
+CREATE UNIQUE INDEX IF NOT EXISTS sheet_email ON sheet (lower(trim("{EMAIL}")));
+"""
+
+
+class SqliteSheet:
+    """`CustomerSheet` on the embedded database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.script(SCHEMA)
+
+    def _one(self, where: str, value: str) -> Customer | None:
+        rows = self.db.query(f"SELECT * FROM sheet WHERE {where} LIMIT 1", (value,))
+        return from_cells(dict(rows[0])) if rows else None
+
+    def get(self, email: str) -> Customer | None:
+        return self._one(f'lower(trim("{EMAIL}")) = ?', normalise_email(email))
+
+    def find_by_stripe_customer(self, stripe_customer: str) -> Customer | None:
+        return self._one(f'"{STRIPE}" = ?', stripe_customer)
+
+    def save(self, customer: Customer) -> bool:
+        cells = to_cells(customer)
+        names = ", ".join(f'"{h}"' for h in HEADERS)
+        marks = ", ".join("?" for _ in HEADERS)
+        updates = ", ".join(f'"{h}" = excluded."{h}"' for h in HEADERS if h != EMAIL)
+        with self.db.transaction() as conn:
+            existed = conn.execute(
+                f'SELECT 1 FROM sheet WHERE lower(trim("{EMAIL}")) = ?', (customer.email,)
+            ).fetchone()
+            conn.execute(
+                f"INSERT INTO sheet ({names}) VALUES ({marks})"
+                f' ON CONFLICT (lower(trim("{EMAIL}"))) DO UPDATE SET {updates}',
+                tuple(cells[h] for h in HEADERS),
+            )
+        return existed is None
+
+    def all(self) -> list[Customer]:
+        return [from_cells(dict(r)) for r in self.db.query("SELECT * FROM sheet ORDER BY row")]
+
+    def ping(self) -> str:
+        count = self.db.query("SELECT COUNT(*) AS n FROM sheet")[0]["n"]
+        return f"embedded sheet, {count} rows"

@@ -1,0 +1,91 @@
+"""The embedded stock ledger: Odoo's records that the hub touches, on SQLite.
+
+It keeps Odoo's shape on purpose (partners, products by `default_code`, sale orders
+with a non-unique `client_order_ref` and a draft/sale state), so the flow's
+search-before-create and confirm-after-crash logic is exercised the same way here.
+"""
+
+from __future__ import annotations
+
+import time
+
+from chalicelib.domain.catalog import Catalog
+from chalicelib.domain.customer import Customer
+from chalicelib.errors import PermanentError
+from chalicelib.ports import StockOrder
+from chalicelib.runtime.embedded.db import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS stock_partners (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL, name TEXT, address TEXT
+);
+CREATE TABLE IF NOT EXISTS stock_products (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, default_code TEXT NOT NULL UNIQUE, name TEXT
+);
+CREATE TABLE IF NOT EXISTS stock_orders (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    partner_id INTEGER NOT NULL REFERENCES stock_partners (id),
+    product_id INTEGER NOT NULL REFERENCES stock_products (id),
+    product_uom_qty INTEGER NOT NULL,
+    client_order_ref TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'draft',
+    created_at REAL NOT NULL
+);
+"""
+
+
+class StockLedger:
+    """`StockSystem` on the embedded database; its products are the catalog's boxes."""
+
+    def __init__(self, db: Database, catalog: Catalog) -> None:
+        self.db = db
+        db.script(SCHEMA)
+        with db.transaction() as conn:
+            for box in catalog.boxes:
+                conn.execute(
+                    "INSERT OR IGNORE INTO stock_products (default_code, name) VALUES (?, ?)", (box.sku, box.name)
+                )
+
+    def find_order(self, ref: str) -> StockOrder | None:
+        rows = self.db.query("SELECT id, state FROM stock_orders WHERE client_order_ref = ? ORDER BY id", (ref,))
+        return StockOrder(rows[0]["id"], rows[0]["state"] == "sale") if rows else None
+
+    def ensure_partner(self, customer: Customer) -> int:
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT id FROM stock_partners WHERE lower(email) = ? ORDER BY id", (customer.email,)
+            ).fetchone()
+            if row:
+                return row["id"]
+            return conn.execute(
+                "INSERT INTO stock_partners (email, name, address) VALUES (?, ?, ?)",
+                (customer.email, customer.name or customer.email, customer.address),
+            ).lastrowid
+
+    def create_order(self, partner_id: int, sku: str, ref: str) -> StockOrder:
+        with self.db.transaction() as conn:
+            product = conn.execute("SELECT id FROM stock_products WHERE default_code = ?", (sku,)).fetchone()
+            if product is None:
+                raise PermanentError(f"no product with internal reference {sku!r} in stock")
+            order_id = conn.execute(
+                "INSERT INTO stock_orders (partner_id, product_id, product_uom_qty, client_order_ref, created_at)"
+                " VALUES (?, ?, 1, ?, ?)",
+                (partner_id, product["id"], ref, time.time()),
+            ).lastrowid
+        return StockOrder(order_id, confirmed=False)
+
+    def confirm_order(self, order_id: int) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE stock_orders SET state = 'sale' WHERE id = ?", (order_id,))
+
+    def orders(self) -> list[dict]:
+        """Every order with its partner's email and product: for the demo and the tests."""
+        rows = self.db.query(
+            "SELECT o.id, o.client_order_ref, o.state, o.product_uom_qty, p.email, pr.default_code"
+            " FROM stock_orders o JOIN stock_partners p ON p.id = o.partner_id"
+            " JOIN stock_products pr ON pr.id = o.product_id ORDER BY o.id"
+        )
+        return [dict(r) for r in rows]
+
+    def ping(self) -> str:
+        return f"embedded stock ledger, {len(self.orders())} orders"

@@ -1,0 +1,188 @@
+"""The composition root: settings in, adapters out, each built lazily and once.
+
+Every choice of adapter is made here and nowhere else. A setting left unset selects
+the embedded default; a real service is used as soon as its settings are given.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from chalicelib import flows
+from chalicelib.domain.catalog import Catalog
+from chalicelib.settings import Settings
+
+
+class Hub:
+    """The wired hub: one per process (per Lambda container)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # --- the embedded runtime's state -------------------------------------------------
+
+    @cached_property
+    def state_dir(self) -> Path:
+        return Path(self.settings.state_dir)
+
+    @cached_property
+    def db(self):
+        from chalicelib.runtime.embedded.db import Database
+
+        return Database(self.state_dir / "hub.sqlite3")
+
+    @cached_property
+    def queue(self):
+        """The `Queue` and `DeadLetters` ports."""
+        from chalicelib.runtime.embedded.queue import SqliteQueue
+
+        return SqliteQueue(self.db)
+
+    @cached_property
+    def door(self):
+        from chalicelib.runtime.door import Door
+        from chalicelib.runtime.embedded.idempotency import SqlitePersistenceLayer
+
+        return Door(self.queue, SqlitePersistenceLayer(self.db))
+
+    # --- the ports --------------------------------------------------------------------
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return Catalog.load(self.settings.catalog_path)
+
+    @cached_property
+    def sheet(self):
+        s = self.settings
+        if s.google_sheet_id:
+            from chalicelib.adapters.sheet_google import GoogleSheet
+
+            return GoogleSheet(s)
+        from chalicelib.adapters.sheet_sqlite import SqliteSheet
+
+        return SqliteSheet(self.db)
+
+    @cached_property
+    def stock(self):
+        s = self.settings
+        if s.odoo_url:
+            if s.odoo_protocol == "json2":
+                from chalicelib.adapters.odoo_json2 import OdooJson2
+
+                return OdooJson2(s)
+            from chalicelib.adapters.odoo_xmlrpc import OdooXmlRpc
+
+            return OdooXmlRpc(s)
+        from chalicelib.adapters.stock_ledger import StockLedger
+
+        return StockLedger(self.db, self.catalog)
+
+    @cached_property
+    def mailer(self):
+        s = self.settings
+        if s.mail_backend == "smtp":
+            from chalicelib.adapters.mail_smtp import SmtpMailer
+
+            return SmtpMailer(s)
+        if s.mail_backend == "ses":
+            from chalicelib.adapters.mail_ses import SesMailer
+
+            return SesMailer(s)
+        from chalicelib.adapters.mail_outbox import MailOutbox
+
+        return MailOutbox(self.state_dir / "outbox" / "mail", s.mail_from)
+
+    @cached_property
+    def notifier(self):
+        s = self.settings
+        if s.slack_bot_token:
+            from chalicelib.adapters.slack_web import SlackWeb
+
+            return SlackWeb(s)
+        from chalicelib.adapters.slack_outbox import SlackOutbox
+
+        return SlackOutbox(self.state_dir / "outbox" / "slack.jsonl")
+
+    @cached_property
+    def mail_log(self):
+        from chalicelib.adapters.mail_log_sqlite import SqliteMailLog
+
+        return SqliteMailLog(self.db)
+
+    @cached_property
+    def ports(self) -> flows.Ports:
+        s = self.settings
+        return flows.Ports(
+            sheet=self.sheet,
+            stock=self.stock,
+            mailer=self.mailer,
+            notifier=self.notifier,
+            queue=self.queue,
+            mail_log=self.mail_log,
+            dead_letters=self.queue,
+            catalog=self.catalog,
+            public_url=s.public_url,
+            secret_key=s.require_secret_key(),
+            mail_domain=s.mail_domain,
+            channel=s.slack_channel,
+        )
+
+    # --- what the entry points call --------------------------------------------------
+
+    def consume(self, sqs_event: Any) -> dict:
+        from chalicelib.runtime.consumer import consume
+
+        return consume(sqs_event, self.ports, self.queue)
+
+    def sync_sheet(self) -> int:
+        return flows.sync_sheet(self.ports)
+
+    def health(self) -> dict[str, Any]:
+        """Each backend: the adapter in use and whether it answers."""
+        report: dict[str, Any] = {}
+        for name in ("sheet", "stock", "mailer", "notifier"):
+            try:
+                adapter = getattr(self, name)
+                report[name] = {"adapter": type(adapter).__name__, "ok": True, "detail": adapter.ping()}
+            except Exception as exc:  # health reports failures, it does not raise them
+                report[name] = {"adapter": "?", "ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+        try:
+            report["queue"] = {"adapter": type(self.queue).__name__, "ok": True, "depth": self.queue.depth()}
+        except Exception as exc:
+            report["queue"] = {"adapter": "?", "ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+        return report
+
+    def start_embedded_runtime(self, app: Any) -> bool:
+        from chalicelib.runtime.embedded.runner import EmbeddedRunner
+
+        self.runner = EmbeddedRunner(app, self.queue, str(self.state_dir))
+        return self.runner.start()
+
+    def dispatcher(self, app: Any):
+        """A dispatcher to drive the embedded runtime by hand (tests, the CLI)."""
+        from chalicelib.runtime.embedded.dispatcher import Dispatcher
+
+        return Dispatcher(app, self.queue)
+
+
+_hub: Hub | None = None
+_lock = threading.Lock()
+
+
+def get_hub() -> Hub:
+    """The process's hub, built on first use (after `chalice local` applied the stage's env)."""
+    global _hub
+    with _lock:
+        if _hub is None:
+            _hub = Hub(Settings.from_env())
+        return _hub
+
+
+def reset_hub() -> None:
+    """Forget the hub, so the next `get_hub` reads the settings again (tests)."""
+    global _hub
+    with _lock:
+        _hub = None

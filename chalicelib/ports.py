@@ -1,0 +1,156 @@
+"""The ports: the small interfaces flows talk to. Adapters implement them at the edge.
+
+Every method is idempotent where its docstring says so: the queue delivers at least
+once, so a flow may run twice for one event and must not double any effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chalicelib.domain.customer import Customer
+
+
+class CustomerSheet(Protocol):
+    """The shop's customer base: one row per email (compared trimmed, case-insensitively)."""
+
+    def get(self, email: str) -> Customer | None:
+        """The customer with this email, or None."""
+
+    def find_by_stripe_customer(self, stripe_customer: str) -> Customer | None:
+        """The customer with this Stripe customer id, or None."""
+
+    def save(self, customer: Customer) -> bool:
+        """Write the hub's columns of the customer's row, adding the row when missing.
+
+        Returns True when a row was added. Staff-added columns are left alone.
+        """
+
+    def all(self) -> list[Customer]:
+        """Every customer row, in sheet order."""
+
+    def ping(self) -> str:
+        """Raise when the sheet does not answer; else a short description of it."""
+
+
+@dataclass(frozen=True)
+class StockOrder:
+    """A sale order in the stock system, as far as the hub cares."""
+
+    id: int
+    confirmed: bool
+
+
+class StockSystem(Protocol):
+    """Odoo (or the embedded stock ledger): partners and confirmed sale orders."""
+
+    def find_order(self, ref: str) -> StockOrder | None:
+        """The sale order whose `client_order_ref` is `ref` (the Stripe invoice id)."""
+
+    def ensure_partner(self, customer: Customer) -> int:
+        """The partner id of the customer, found by email or created (name, email, address)."""
+
+    def create_order(self, partner_id: int, sku: str, ref: str) -> StockOrder:
+        """A draft sale order of one `sku` for the partner, with `client_order_ref` = `ref`.
+
+        Raises `PermanentError` when no product has `default_code == sku`.
+        """
+
+    def confirm_order(self, order_id: int) -> None:
+        """Confirm the order so stock gets its delivery."""
+
+    def ping(self) -> str:
+        """Raise when the stock system does not answer; else a short description."""
+
+
+@dataclass(frozen=True)
+class Email:
+    """A message ready to send: the mailer only transports it."""
+
+    to: str
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str]
+    message_id: str
+
+
+class Mailer(Protocol):
+    def send(self, email: Email) -> None:
+        """Send one email; raise `TransientError` to retry, `PermanentError` when rejected."""
+
+    def ping(self) -> str: ...
+
+
+class Notifier(Protocol):
+    """Slack, or the embedded Slack outbox."""
+
+    def post(self, channel: str, text: str, thread_ts: str = "") -> None:
+        """Post a message in a channel (and thread)."""
+
+    def respond(self, response_url: str, text: str) -> None:
+        """Answer a slash command later, through its `response_url`."""
+
+    def ping(self) -> str: ...
+
+
+class Queue(Protocol):
+    """Where the door puts events, and where consumers hand work to each other."""
+
+    def send(self, queue: str, body: dict[str, Any], dedupe_id: str) -> None:
+        """Durably queue `body`; return only once it is stored. Raises on failure."""
+
+    def dead_letter(self, queue: str, body: dict[str, Any], reason: str, step: str, message_id: str = "") -> None:
+        """Park a message that cannot succeed, with the reason and the failing step.
+
+        Idempotent on `message_id`: a delivery dead-lettered twice (a crash before its
+        deletion) is parked once.
+        """
+
+    def retry_later(self, queue: str, receipt: str, delay: float) -> None:
+        """Hide a failed delivery for `delay` seconds before it is delivered again."""
+
+
+class MailLog(Protocol):
+    """What was sent to whom: the idempotency of marketing email, and its unsubscribes."""
+
+    def status(self, email: str, campaign: str) -> str | None:
+        """`sending`, `sent` or None for never tried."""
+
+    def mark(self, email: str, campaign: str, status: str) -> None: ...
+
+    def suppress(self, email: str) -> None:
+        """Record an unsubscribe: no marketing email to this address from now on."""
+
+    def is_suppressed(self, email: str) -> bool: ...
+
+    def sent_count(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message that failed for good: what it was, where, and why."""
+
+    id: str
+    queue: str
+    body: dict[str, Any]
+    reason: str
+    step: str
+    failed_at: float
+
+
+class DeadLetters(Protocol):
+    """The dead letters of every queue, for operators to read, replay or discard."""
+
+    def list(self) -> list[DeadLetter]:
+        """The dead letters still waiting, oldest first."""
+
+    def replay(self, letter_id: str) -> bool:
+        """Put the message back on its queue (through today's code); False if it is gone.
+
+        Atomic: a letter replayed twice, even concurrently, is queued once.
+        """
+
+    def discard(self, letter_id: str, reason: str) -> bool:
+        """Drop the letter for good, keeping the reason; False if it is gone."""

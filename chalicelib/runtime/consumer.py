@@ -1,0 +1,112 @@
+"""The queue consumer both runtimes share: one SQS batch in, partial failures out.
+
+For each record: rebuild the event, run its flow. A transient error is retried a few
+times at once (tenacity, exponential backoff with jitter, honouring a server's
+`Retry-After`), then handed back to the queue with a longer visibility delay; after
+`MAX_RECEIVES` deliveries, or at once for a permanent error, the message goes to the
+dead letters with its reason and failing step. Only the failed records are reported,
+so one bad message never replays its batch mates.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import traceback
+from pathlib import Path
+from typing import Any
+
+from chalicelib import flows
+from chalicelib.domain import events as ev
+from chalicelib.errors import PermanentError, TransientError
+from chalicelib.logs import logger
+
+MAX_RECEIVES = 8
+IN_PLACE_ATTEMPTS = 3
+_ADAPTERS = str(Path(__file__).resolve().parent.parent / "adapters")
+
+
+def queue_name(record: dict[str, Any]) -> str:
+    """The queue a record came from: the last part of its `eventSourceARN`."""
+    return record.get("eventSourceARN", "").rsplit(":", 1)[-1]
+
+
+def redelivery_delay(receive_count: int, retry_after: float | None = None) -> float:
+    """Seconds to hide a failed message: exponential with full jitter, capped at 15 minutes
+    (SQS's own visibility maximum is 12 hours; a box should not wait that long)."""
+    if retry_after:
+        return min(max(retry_after, 1.0), 900.0)
+    return random.uniform(1.0, min(900.0, 2.0 ** min(receive_count, 10)))
+
+
+def failing_step(exc: BaseException, event_kind: str) -> str:
+    """Where it broke: the event's flow and the deepest adapter method on the stack."""
+    adapter_frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(_ADAPTERS)]
+    if adapter_frames:
+        frame = adapter_frames[-1]
+        return f"{event_kind} → {Path(frame.filename).stem}.{frame.name}"
+    return event_kind
+
+
+def _run_with_retries(event: ev.Event, ports: flows.Ports) -> None:
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+    def wait(state) -> float:
+        exc = state.outcome.exception()
+        hint = getattr(exc, "retry_after", None)
+        # A short Retry-After is honoured in place; a long one goes back to the queue.
+        return min(hint, 5.0) if hint else wait_random_exponential(multiplier=0.2, max=2.0)(state)
+
+    for attempt in Retrying(
+        retry=retry_if_exception_type(TransientError),
+        stop=stop_after_attempt(IN_PLACE_ATTEMPTS),
+        wait=wait,
+        reraise=True,
+    ):
+        with attempt:
+            flows.handle(event, ports)
+
+
+def consume(sqs_event: Any, ports: flows.Ports, queue: Any) -> dict[str, list[dict[str, str]]]:
+    """Process one SQS batch (a Chalice `SQSEvent`); returns Lambda's partial batch response.
+
+    `queue` is the runtime's queue, for `dead_letter` and `retry_later`.
+    """
+    failures = []
+    for record in sqs_event:
+        raw = record.to_dict()
+        message_id = raw.get("messageId", "")
+        source = queue_name(raw)
+        receives = int(raw.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        kind = "unreadable"
+        try:
+            body = json.loads(record.body)
+            kind = str(body.get("kind", kind)) if isinstance(body, dict) else kind
+            event = ev.from_message(body if isinstance(body, dict) else {})
+            _run_with_retries(event, ports)
+            logger.info("processed", extra={"event_id": event.event_id, "queue": source, "kind": kind})
+        except PermanentError as exc:
+            _dead_letter(queue, source, message_id, record.body, str(exc), failing_step(exc, kind))
+        except Exception as exc:  # transient, or a bug: both deserve a retry, then a dead letter
+            reason = f"{type(exc).__name__}: {exc}"
+            if receives >= MAX_RECEIVES:
+                reason = f"gave up after {receives} deliveries: {reason}"
+                _dead_letter(queue, source, message_id, record.body, reason, failing_step(exc, kind))
+                continue
+            logger.warning("will retry", extra={"message_id": message_id, "reason": reason, "kind": kind})
+            queue.retry_later(
+                source, record.receipt_handle, redelivery_delay(receives, getattr(exc, "retry_after", None))
+            )
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def _dead_letter(queue: Any, source: str, message_id: str, raw_body: str, reason: str, step: str) -> None:
+    try:
+        body = json.loads(raw_body)
+    except ValueError:
+        body = {"unreadable": raw_body}
+    if not isinstance(body, dict):
+        body = {"unreadable": raw_body}
+    queue.dead_letter(source, body, reason, step, message_id=message_id)
+    logger.error("dead-lettered", extra={"queue": source, "message_id": message_id, "reason": reason, "step": step})

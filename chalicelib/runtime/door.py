@@ -1,0 +1,85 @@
+"""The door: a verified delivery is queued once, and acknowledged only once queued.
+
+Powertools' idempotency utility keys each delivery on the provider's event id. Its
+record goes INPROGRESS before the events are queued and COMPLETED after, so:
+- a duplicate of a completed delivery is acknowledged and not queued again;
+- a duplicate arriving while the first is being queued is told to retry (503);
+- a crash between the two leaves an INPROGRESS record whose short in-progress expiry
+  lets the sender's retry queue the delivery (the queues' dedupe ids absorb a double).
+The same code runs in both runtimes; only the persistence layer differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain import events as ev
+from chalicelib.flows import queue_for
+from chalicelib.ports import Queue
+
+# Stripe retries for 3 days: a key must outlive that.
+KEY_LIFETIME_SECONDS = 7 * 24 * 3600
+# How long an unfinished delivery keeps its key before a retry may take it over.
+IN_PROGRESS_SECONDS = 10
+
+
+class DoorBusy(Exception):
+    """The same delivery is being queued right now; the sender should retry."""
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """Stands in for a Lambda context: Powertools derives the in-progress expiry from it."""
+
+    millis: int
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.millis
+
+
+def _mark_duplicate(response: Any, data_record: Any) -> Any:
+    return {**response, "duplicate": True}
+
+
+class Door:
+    def __init__(self, queue: Queue, persistence_store: Any) -> None:
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+
+        self.queue = queue
+        config = IdempotencyConfig(
+            event_key_jmespath="key",
+            expires_after_seconds=KEY_LIFETIME_SECONDS,
+            response_hook=_mark_duplicate,
+        )
+        config.register_lambda_context(_Budget(IN_PROGRESS_SECONDS * 1000))
+        self._enqueue_once = idempotent_function(
+            self._enqueue,
+            data_keyword_argument="delivery",
+            persistence_store=persistence_store,
+            config=config,
+            key_prefix="door",
+        )
+
+    def _enqueue(self, delivery: dict[str, Any]) -> dict[str, Any]:
+        for body in delivery["messages"]:
+            self.queue.send(body["queue"], body["message"], dedupe_id=body["message"]["event_id"])
+        return {"queued": len(delivery["messages"])}
+
+    def accept(self, key: str, events: list[ev.Event]) -> bool:
+        """Queue `events` once for delivery `key`. True when queued now, False for a duplicate.
+
+        Raises `DoorBusy` while the same key is in flight, and the queue's own error when
+        it cannot take the events (the key is then released, so a retry is welcome).
+        """
+        from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+        delivery = {
+            "key": key,
+            "messages": [{"queue": queue_for(e), "message": ev.to_message(e)} for e in events],
+        }
+        try:
+            result = self._enqueue_once(delivery=delivery)
+        except IdempotencyAlreadyInProgressError as exc:
+            raise DoorBusy(key) from exc
+        return not result.get("duplicate", False)

@@ -1,0 +1,1 @@
+"""The embedded runtime: SQS and EventBridge semantics on one SQLite file, in-process."""

@@ -1,0 +1,121 @@
+"""Delivers queued messages to the functions registered with `@app.on_sqs_message`.
+
+The registrations are read from Chalice's own registry (`app.event_sources` and
+`app.handler_map`), and each batch is handed over as Lambda would: an SQS event dict
+and a context, so the very same decorated function runs here and in AWS. Its partial
+batch response decides what is deleted; a crash of the function fails the whole batch.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.logs import logger
+from chalicelib.runtime.embedded.queue import Received, SqliteQueue
+
+REGION = "local"
+ACCOUNT = "000000000000"
+
+
+@dataclass
+class LocalContext:
+    """The part of a Lambda context that handlers and Powertools read."""
+
+    function_name: str
+    timeout_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + self.timeout_seconds
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def sqs_record(message: Received) -> dict[str, Any]:
+    """One record as the SQS event source mapping shapes it."""
+    return {
+        "messageId": message.id,
+        "receiptHandle": message.receipt,
+        "body": message.body,
+        "attributes": {
+            "ApproximateReceiveCount": str(message.receive_count),
+            "SentTimestamp": str(int(message.sent_at * 1000)),
+            "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000)),
+        },
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{message.queue}",
+        "awsRegion": REGION,
+    }
+
+
+@dataclass(frozen=True)
+class Consumer:
+    queue: str
+    batch_size: int
+    handler: Any
+    name: str
+
+
+def consumers_of(app: Any) -> list[Consumer]:
+    """The SQS consumers registered on a Chalice app."""
+    from chalice.app import SQSEventConfig
+
+    return [
+        Consumer(source.queue, source.batch_size, app.handler_map[source.name], source.name)
+        for source in app.event_sources
+        if isinstance(source, SQSEventConfig) and source.queue
+    ]
+
+
+class Dispatcher:
+    def __init__(self, app: Any, queue: SqliteQueue) -> None:
+        self.app = app
+        self.queue = queue
+
+    def deliver_once(self) -> int:
+        """One round over every consumer: at most one batch each. Returns messages delivered."""
+        delivered = 0
+        for consumer in consumers_of(self.app):
+            batch = self.queue.receive(consumer.queue, consumer.batch_size)
+            if batch:
+                self._deliver(consumer, batch)
+                delivered += len(batch)
+        return delivered
+
+    def _deliver(self, consumer: Consumer, batch: list[Received]) -> None:
+        event = {"Records": [sqs_record(m) for m in batch]}
+        try:
+            result = consumer.handler(event, LocalContext(consumer.name))
+        except Exception:
+            # As in Lambda: the whole batch becomes visible again after the timeout.
+            logger.exception("consumer crashed", extra={"consumer": consumer.name, "messages": len(batch)})
+            return
+        failed = {f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures", [])}
+        for message in batch:
+            if message.id not in failed:
+                self.queue.delete(consumer.queue, message.receipt)
+
+    def drain(self, timeout: float = 30.0, include_delayed: bool = False) -> None:
+        """Deliver until every queue is empty (tests and the CLI). With `include_delayed`,
+        messages waiting out a retry delay are made visible instead of waited for."""
+        deadline = time.monotonic() + timeout
+        queues = [c.queue for c in consumers_of(self.app)]
+        while time.monotonic() < deadline:
+            if self.deliver_once():
+                continue
+            if include_delayed:
+                if not self.queue.release_all() and self.queue.next_visible_at(queues) is None:
+                    return
+                continue
+            if self.queue.next_visible_at(queues) is None:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"queues not drained within {timeout} s: {self.queue.depth()}")

@@ -1,0 +1,168 @@
+"""SQS semantics on SQLite: at-least-once delivery, visibility timeout, receive count,
+per-queue dedupe of messages still waiting, and dead letters with their reasons."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.ports import DeadLetter
+from chalicelib.runtime.embedded.db import Database
+
+VISIBILITY_TIMEOUT = 30.0
+
+
+def _letter_id(message_id: str) -> str:
+    """A short id operators can type; derived from the message id, so parking is idempotent."""
+    seed = message_id or uuid.uuid4().hex
+    return hashlib.sha256(seed.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Received:
+    """One delivery of a message: SQS's record, as the dispatcher hands it on."""
+
+    id: str
+    queue: str
+    body: str
+    receipt: str
+    receive_count: int
+    sent_at: float
+
+
+class SqliteQueue:
+    """The `Queue` and `DeadLetters` ports of the embedded runtime."""
+
+    def __init__(self, db: Database, visibility_timeout: float = VISIBILITY_TIMEOUT) -> None:
+        self.db = db
+        self.visibility_timeout = visibility_timeout
+        # Set whenever a message is sent, so an idle dispatcher wakes at once.
+        self.wakeup = threading.Event()
+
+    # --- Queue port ------------------------------------------------------------
+
+    def send(self, queue: str, body: dict[str, Any], dedupe_id: str) -> None:
+        now = time.time()
+        with self.db.transaction() as conn:
+            # A message with the same dedupe id still waiting in this queue makes this a no-op.
+            conn.execute(
+                "INSERT OR IGNORE INTO messages (id, queue, body, dedupe_id, sent_at, visible_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (str(uuid.uuid4()), queue, json.dumps(body), dedupe_id, now, now),
+            )
+        self.wakeup.set()
+
+    def dead_letter(self, queue: str, body: dict[str, Any], reason: str, step: str, message_id: str = "") -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO dead_letters (id, queue, body, reason, step, failed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (_letter_id(message_id), queue, json.dumps(body), reason, step, time.time()),
+            )
+
+    def retry_later(self, queue: str, receipt: str, delay: float) -> None:
+        """Hide a failed delivery for `delay` seconds (SQS ChangeMessageVisibility)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE messages SET visible_at = ? WHERE queue = ? AND receipt = ?",
+                (time.time() + delay, queue, receipt),
+            )
+
+    # --- what the dispatcher uses ---------------------------------------------------
+
+    def receive(self, queue: str, max_messages: int) -> list[Received]:
+        """Up to `max_messages` visible messages, each hidden for the visibility timeout."""
+        now = time.time()
+        out: list[Received] = []
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT id, body, receive_count, sent_at FROM messages"
+                " WHERE queue = ? AND visible_at <= ? ORDER BY sent_at LIMIT ?",
+                (queue, now, max_messages),
+            ).fetchall()
+            for row in rows:
+                receipt = uuid.uuid4().hex
+                conn.execute(
+                    "UPDATE messages SET visible_at = ?, receive_count = receive_count + 1, receipt = ? WHERE id = ?",
+                    (now + self.visibility_timeout, receipt, row["id"]),
+                )
+                out.append(Received(row["id"], queue, row["body"], receipt, row["receive_count"] + 1, row["sent_at"]))
+        return out
+
+    def delete(self, queue: str, receipt: str) -> None:
+        """Remove a processed message; a stale receipt (redelivered since) deletes nothing."""
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM messages WHERE queue = ? AND receipt = ?", (queue, receipt))
+
+    def redrive(self, queue: str, receipt: str, reason: str, step: str) -> None:
+        """Move a delivery to the dead letters in one transaction (SQS's redrive policy)."""
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT id, body FROM messages WHERE queue = ? AND receipt = ?", (queue, receipt)
+            ).fetchone()
+            if row is None:
+                return
+            conn.execute("DELETE FROM messages WHERE queue = ? AND receipt = ?", (queue, receipt))
+            conn.execute(
+                "INSERT OR IGNORE INTO dead_letters (id, queue, body, reason, step, failed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (_letter_id(row["id"]), queue, row["body"], reason, step, time.time()),
+            )
+
+    def release_all(self) -> int:
+        """Make every in-flight message visible now: called once at start, by the only
+        dispatcher, since the deliveries of a killed process will never finish."""
+        with self.db.transaction() as conn:
+            return conn.execute(
+                "UPDATE messages SET visible_at = ? WHERE visible_at > ? AND receipt IS NOT NULL",
+                (time.time(), time.time()),
+            ).rowcount
+
+    def next_visible_at(self, queues: list[str]) -> float | None:
+        marks = ",".join("?" * len(queues))
+        row = self.db.query(f"SELECT MIN(visible_at) AS t FROM messages WHERE queue IN ({marks})", tuple(queues))
+        return row[0]["t"] if row else None
+
+    def depth(self) -> dict[str, int]:
+        return {r["queue"]: r["n"] for r in self.db.query("SELECT queue, COUNT(*) AS n FROM messages GROUP BY queue")}
+
+    # --- DeadLetters port -----------------------------------------------------------
+
+    def list(self) -> list[DeadLetter]:
+        rows = self.db.query("SELECT * FROM dead_letters WHERE state = 'dead' ORDER BY failed_at, id")
+        return [
+            DeadLetter(r["id"], r["queue"], json.loads(r["body"]), r["reason"], r["step"], r["failed_at"]) for r in rows
+        ]
+
+    def replay(self, letter_id: str) -> bool:
+        now = time.time()
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT queue, body FROM dead_letters WHERE id = ? AND state = 'dead'", (letter_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute("UPDATE dead_letters SET state = 'replayed', resolved_at = ? WHERE id = ?", (now, letter_id))
+            conn.execute(
+                "INSERT OR IGNORE INTO messages (id, queue, body, dedupe_id, sent_at, visible_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (str(uuid.uuid4()), row["queue"], row["body"], f"replay:{letter_id}", now, now),
+            )
+        self.wakeup.set()
+        return True
+
+    def discard(self, letter_id: str, reason: str) -> bool:
+        with self.db.transaction() as conn:
+            return (
+                conn.execute(
+                    "UPDATE dead_letters SET state = 'discarded', note = ?, resolved_at = ?"
+                    " WHERE id = ? AND state = 'dead'",
+                    (reason, time.time(), letter_id),
+                ).rowcount
+                == 1
+            )

@@ -1,0 +1,77 @@
+"""Starts the embedded runtime inside `chalice local`: one background thread that
+delivers queued messages and fires schedules.
+
+Only one process may dispatch from a state folder: it holds an exclusive lock on
+`runtime.lock`. Holding it also proves that no other dispatcher is alive, so the
+deliveries left in flight by a killed process are released at start.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from chalicelib.logs import logger
+from chalicelib.runtime.embedded.dispatcher import Dispatcher
+from chalicelib.runtime.embedded.queue import SqliteQueue
+from chalicelib.runtime.embedded.scheduler import fire_due, schedules_of
+
+IDLE_WAIT = 0.5
+
+
+def under_chalice_local() -> bool:
+    """True in the process that serves `chalice local` (the worker, with autoreload)."""
+    if os.environ.get("AWS_CHALICE_CLI_MODE") != "true" or os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return False
+    import click  # present wherever the chalice CLI runs
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        return ctx.info_name == "local"
+    return len(sys.argv) > 1 and sys.argv[1] == "local"
+
+
+class EmbeddedRunner:
+    def __init__(self, app: Any, queue: SqliteQueue, state_dir: str) -> None:
+        self.dispatcher = Dispatcher(app, queue)
+        self.queue = queue
+        self.app = app
+        self.lock_path = Path(state_dir) / "runtime.lock"
+        self._stop = threading.Event()
+        self._lock_file = None
+
+    def start(self) -> bool:
+        """Start the background thread; False when another process already dispatches."""
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock_file = open(self.lock_path, "w")  # noqa: SIM115 - held for the process's life
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.close()
+            logger.warning("another process dispatches from this state folder", extra={"lock": str(self.lock_path)})
+            return False
+        self._lock_file = lock_file
+        released = self.queue.release_all()
+        threading.Thread(target=self._loop, name="chocohub-runtime", daemon=True).start()
+        logger.info("embedded runtime started", extra={"released_in_flight": released})
+        return True
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        schedules = schedules_of(self.app)
+        while not self._stop.is_set():
+            try:
+                fire_due(schedules, time.time())
+                if self.dispatcher.deliver_once():
+                    continue
+            except Exception:  # the loop must outlive any one failure (a locked database, a bug)
+                logger.exception("embedded runtime loop failed")
+            self.queue.wakeup.wait(IDLE_WAIT)
+            self.queue.wakeup.clear()

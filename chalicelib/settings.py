@@ -1,0 +1,149 @@
+"""Typed settings, read from the process environment (it wins), then defaults.
+
+A setting left unset selects the embedded default (see the README's table). Secrets
+have no default outside the dev stage: `HUB_STAGE` is set per stage in
+`.chalice/config.json`, and only `dev` may fall back to the dev key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chalicelib.errors import ConfigurationError
+
+DEFAULT_FORMSTACK_FIELDS = {
+    "name": "Name",
+    "email": "Email",
+    "address": "Address",
+    "box": "Box",
+    "consent": "Newsletter",
+}
+
+# Only ever used when HUB_STAGE=dev: signs unsubscribe links on a laptop.
+DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"
+
+
+def _read_secret_file(value: str) -> str:
+    """`GOOGLE_SERVICE_ACCOUNT` may hold the JSON itself or a path to it."""
+    if value.lstrip().startswith("{"):
+        return value
+    path = Path(value).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"GOOGLE_SERVICE_ACCOUNT: cannot read {path}: {exc}") from exc
+
+
+def _positive_float(value: str, name: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if number <= 0:
+        raise ConfigurationError(f"{name} must be a positive number of seconds, not {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = "prod"
+    state_dir: str = ".hub"
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: str = ""
+    admin_token: str = ""
+    catalog_path: str = ""
+    formstack_hmac_key: str = ""
+    formstack_handshake_key: str = ""
+    formstack_fields: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FORMSTACK_FIELDS))
+    stripe_webhook_secret: str = ""
+    slack_signing_secret: str = ""
+    slack_bot_token: str = ""
+    slack_api_url: str = "https://slack.com/api/"
+    slack_channel: str = "#orders"
+    google_sheet_id: str = ""
+    google_sheet_worksheet: str = "Customers"
+    google_service_account: str = ""
+    google_sheets_api_url: str = "https://sheets.googleapis.com"
+    odoo_url: str = ""
+    odoo_db: str = ""
+    odoo_user: str = ""
+    odoo_api_key: str = ""
+    odoo_protocol: str = "xmlrpc"
+    mail_from: str = "chocohub <hello@chocohub.localhost>"
+    smtp_url: str = ""
+    mail_backend: str = "outbox"
+    http_timeout: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and check every setting; a wrong one raises `ConfigurationError` naming it."""
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str = "") -> str:
+            value = env.get(name, "").strip()
+            return value or default
+
+        stage = get("HUB_STAGE", "prod")
+        secret_key = get("HUB_SECRET_KEY", DEV_SECRET_KEY if stage == "dev" else "")
+        fields_raw = get("FORMSTACK_FIELDS")
+        fields = dict(DEFAULT_FORMSTACK_FIELDS)
+        if fields_raw:
+            try:
+                fields.update({str(k): str(v) for k, v in json.loads(fields_raw).items()})
+            except (ValueError, AttributeError) as exc:
+                raise ConfigurationError('FORMSTACK_FIELDS must be a JSON object such as {"email": "Email"}') from exc
+        protocol = get("ODOO_PROTOCOL", "xmlrpc").lower()
+        if protocol not in ("xmlrpc", "json2"):
+            raise ConfigurationError(f"ODOO_PROTOCOL must be xmlrpc or json2, not {protocol!r}")
+        smtp_url = get("SMTP_URL")
+        backend = get("MAIL_BACKEND", "smtp" if smtp_url else "outbox").lower()
+        if backend not in ("ses", "smtp", "outbox"):
+            raise ConfigurationError(f"MAIL_BACKEND must be ses, smtp or outbox, not {backend!r}")
+        if backend == "smtp" and not smtp_url:
+            raise ConfigurationError("MAIL_BACKEND=smtp needs SMTP_URL (smtp://user:pass@host:port)")
+        slack_api_url = get("SLACK_API_URL", "https://slack.com/api/")
+        account = get("GOOGLE_SERVICE_ACCOUNT")
+        return cls(
+            stage=stage,
+            state_dir=get("HUB_STATE_DIR", ".hub"),
+            public_url=get("HUB_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+            secret_key=secret_key,
+            admin_token=get("HUB_ADMIN_TOKEN"),
+            catalog_path=get("HUB_CATALOG"),
+            formstack_hmac_key=get("FORMSTACK_HMAC_KEY"),
+            formstack_handshake_key=get("FORMSTACK_HANDSHAKE_KEY"),
+            formstack_fields=fields,
+            stripe_webhook_secret=get("STRIPE_WEBHOOK_SECRET"),
+            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+            slack_bot_token=get("SLACK_BOT_TOKEN"),
+            # slack_sdk drops the last path segment of a base URL without its trailing slash.
+            slack_api_url=slack_api_url if slack_api_url.endswith("/") else slack_api_url + "/",
+            slack_channel=get("SLACK_CHANNEL", "#orders"),
+            google_sheet_id=get("GOOGLE_SHEET_ID"),
+            google_sheet_worksheet=get("GOOGLE_SHEET_WORKSHEET", "Customers"),
+            google_service_account=_read_secret_file(account) if account else "",
+            google_sheets_api_url=get("GOOGLE_SHEETS_API_URL", "https://sheets.googleapis.com").rstrip("/"),
+            odoo_url=get("ODOO_URL").rstrip("/"),
+            odoo_db=get("ODOO_DB"),
+            odoo_user=get("ODOO_USER"),
+            odoo_api_key=get("ODOO_API_KEY"),
+            odoo_protocol=protocol,
+            mail_from=get("MAIL_FROM", "chocohub <hello@chocohub.localhost>"),
+            smtp_url=smtp_url,
+            mail_backend=backend,
+            http_timeout=_positive_float(get("HUB_HTTP_TIMEOUT", "10"), "HUB_HTTP_TIMEOUT"),
+        )
+
+    @property
+    def mail_domain(self) -> str:
+        """The sender's domain, for Message-IDs."""
+        return self.mail_from.rsplit("@", 1)[-1].strip("> ") or "chocohub.localhost"
+
+    def require_secret_key(self) -> str:
+        if not self.secret_key:
+            raise ConfigurationError("HUB_SECRET_KEY is not set (it signs unsubscribe links)")
+        return self.secret_key

@@ -1,0 +1,217 @@
+"""HTTP entry points: a request in, a call into the hub, a `Response` out.
+
+Each handler verifies before it parses, queues before it answers 200, and answers
+errors as JSON a person can act on (DESIGN.md §2 lists the codes).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import html
+import json
+from typing import Any
+
+from chalice import Response
+
+from chalicelib import commands
+from chalicelib.bootstrap import Hub
+from chalicelib.domain import events as ev
+from chalicelib.errors import ConfigurationError, PermanentError
+from chalicelib.ingress import formstack as formstack_in
+from chalicelib.ingress import slack as slack_in
+from chalicelib.ingress import stripe as stripe_in
+from chalicelib.ingress.common import Rejection, check_size, header, media_type
+from chalicelib.logs import logger
+from chalicelib.runtime.door import DoorBusy
+from chalicelib.unsubscribe import read_token
+
+# Slack gives a slash command 3 s; what is not answered by then goes to response_url.
+COMMAND_DEADLINE = 2.5
+_command_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="command")
+
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    return Response(body=json.dumps(body), status_code=status, headers={"Content-Type": "application/json"})
+
+
+def _error(status: int, message: str) -> Response:
+    return _json(status, {"error": message})
+
+
+def _page(status: int, title: str, body_html: str) -> Response:
+    doc = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width'><title>{html.escape(title)}</title></head>"
+        f"<body style='font-family:sans-serif;max-width:32rem;margin:3rem auto'><h1>{html.escape(title)}</h1>"
+        f"{body_html}</body></html>"
+    )
+    return Response(body=doc, status_code=status, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+def _guarded(handler):
+    """Turn refusals and missing settings into their answers; never leak a traceback."""
+
+    def run(request: Any, hub_factory: Any, *args: Any) -> Response:
+        try:
+            return handler(request, hub_factory(), *args)
+        except Rejection as exc:
+            logger.info("refused", extra={"status": exc.status, "reason": exc.message, "path": request.path})
+            return _error(exc.status, exc.message)
+        except ConfigurationError as exc:
+            logger.error("not configured", extra={"reason": str(exc)})
+            return _error(503, str(exc))
+        except DoorBusy:
+            return _error(503, "this delivery is being queued right now: retry in a few seconds")
+
+    run.__name__ = handler.__name__
+    run.__doc__ = handler.__doc__
+    return run
+
+
+def _accept(hub: Hub, key: str, events: list[ev.Event]) -> Response:
+    """Queue the events once; 200 only when they are durably queued (or were before)."""
+    try:
+        fresh = hub.door.accept(key, events)
+    except DoorBusy:
+        raise
+    except Exception:
+        logger.exception("could not queue", extra={"event_id": key})
+        return _error(503, "the event could not be queued: retry later")
+    logger.info("accepted", extra={"event_id": key, "duplicate": not fresh})
+    return _json(200, {"ok": True, "duplicate": not fresh})
+
+
+def _body(request: Any, allowed: list[str]) -> bytes:
+    raw = request.raw_body or b""
+    check_size(raw)
+    kind = media_type(request.headers)
+    if kind not in allowed:
+        raise Rejection(415, f"content type {kind or '(none)'} is not accepted: use {' or '.join(allowed)}")
+    return raw
+
+
+@_guarded
+def formstack(request: Any, hub: Hub) -> Response:
+    s = hub.settings
+    if not (s.formstack_hmac_key or s.formstack_handshake_key):
+        raise ConfigurationError("set FORMSTACK_HMAC_KEY or FORMSTACK_HANDSHAKE_KEY to accept Formstack webhooks")
+    raw = _body(request, formstack_in.CONTENT_TYPES)
+    formstack_in.verify(raw, request.headers, s.formstack_hmac_key)
+    fields = formstack_in.parse(raw, media_type(request.headers))
+    event = formstack_in.to_event(fields, s.formstack_fields, s.formstack_handshake_key)
+    return _accept(hub, event.event_id, [event])
+
+
+@_guarded
+def stripe(request: Any, hub: Hub) -> Response:
+    secret = hub.settings.stripe_webhook_secret
+    if not secret:
+        raise ConfigurationError("STRIPE_WEBHOOK_SECRET is not set: Stripe webhooks cannot be verified")
+    raw = _body(request, ["application/json"])
+    data = stripe_in.verify(raw, header(request.headers, "Stripe-Signature"), secret)
+    event = stripe_in.to_event(data)
+    if event is None:
+        logger.info("ignored", extra={"event_id": data["id"], "type": data["type"]})
+        return _json(200, {"ok": True, "ignored": data["type"]})
+    return _accept(hub, event.event_id, [event])
+
+
+def _slack_secret(hub: Hub) -> str:
+    secret = hub.settings.slack_signing_secret
+    if not secret:
+        raise ConfigurationError("SLACK_SIGNING_SECRET is not set: Slack requests cannot be verified")
+    return secret
+
+
+@_guarded
+def slack_events(request: Any, hub: Hub) -> Response:
+    secret = _slack_secret(hub)
+    raw = _body(request, ["application/json"])
+    slack_in.verify(raw, request.headers, secret)
+    payload = slack_in.parse_event(raw)
+    if payload.get("type") == "url_verification":
+        return _json(200, {"challenge": str(payload.get("challenge", ""))})
+    event = slack_in.to_event(payload)
+    if event is None:
+        return _json(200, {"ok": True, "ignored": True})
+    return _accept(hub, event.event_id, [event])
+
+
+@_guarded
+def slack_commands(request: Any, hub: Hub) -> Response:
+    secret = _slack_secret(hub)
+    raw = _body(request, ["application/x-www-form-urlencoded"])
+    slack_in.verify(raw, request.headers, secret)
+    fields = slack_in.parse_command(raw)
+    text = fields.get("text", "")
+    future = _command_pool.submit(commands.answer, text, hub.ports)
+    try:
+        return _json(200, {"response_type": "ephemeral", "text": future.result(timeout=COMMAND_DEADLINE)})
+    except concurrent.futures.TimeoutError:
+        pass
+    # Too slow for Slack's 3 s: answer now, and send the real answer to response_url.
+    key = f"slack-command:{fields.get('trigger_id') or hashlib.sha256(raw).hexdigest()}"
+    slow = ev.SlowCommand(
+        event_id=key, text=text, response_url=fields.get("response_url", ""), user=fields.get("user_id", "")
+    )
+    if slow.response_url:
+        hub.door.accept(key, [slow])
+    return _json(200, {"response_type": "ephemeral", "text": "Working on it…"})
+
+
+def _unsubscribe_email(hub: Hub, token: str) -> str:
+    try:
+        return read_token(hub.settings.require_secret_key(), token)
+    except PermanentError as exc:
+        raise Rejection(400, str(exc)) from exc
+
+
+def unsubscribe_page(request: Any, hub_factory: Any, token: str) -> Response:
+    """GET: a page with one button; a link scanner's GET must not unsubscribe anyone."""
+    try:
+        email = _unsubscribe_email(hub_factory(), token)
+    except Rejection as exc:
+        return _page(exc.status, "Link not valid", f"<p>{html.escape(exc.message)}.</p>")
+    return _page(
+        200,
+        "Unsubscribe",
+        f"<p>Stop marketing emails to <strong>{html.escape(email)}</strong>?</p>"
+        "<form method='post'><input type='hidden' name='List-Unsubscribe' value='One-Click'>"
+        "<button type='submit'>Unsubscribe</button></form>",
+    )
+
+
+UNSUBSCRIBE_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"]
+
+
+def unsubscribe(request: Any, hub_factory: Any, token: str) -> Response:
+    """POST: RFC 8058 one-click (mail clients) or the page's button (people)."""
+    hub = hub_factory()
+    try:
+        email = _unsubscribe_email(hub, token)
+        raw = _body(request, UNSUBSCRIBE_TYPES)
+    except Rejection as exc:
+        return _page(exc.status, "Link not valid", f"<p>{html.escape(exc.message)}.</p>")
+    if ONE_CLICK.encode() not in raw:
+        return _page(400, "Not unsubscribed", f"<p>The request must carry <code>{ONE_CLICK}</code>.</p>")
+    # Recorded at once, so no marketing email leaves after this answer; the sheet follows.
+    hub.mail_log.suppress(email)
+    try:
+        hub.door.accept(f"unsubscribe:{email}", [ev.Unsubscribed(event_id=f"unsubscribe:{email}", email=email)])
+    except Exception:
+        logger.exception("could not queue the sheet update of an unsubscribe")
+        return _page(503, "Please try again", "<p>We could not record your request. Please try again.</p>")
+    return _page(200, "Unsubscribed", f"<p>{html.escape(email)} will get no more marketing email from us.</p>")
+
+
+def health(hub_factory: Any) -> Response:
+    try:
+        hub = hub_factory()
+    except ConfigurationError as exc:
+        return _json(503, {"status": "misconfigured", "error": str(exc)})
+    backends = hub.health()
+    ok = all(b.get("ok") for b in backends.values())
+    return _json(200, {"status": "ok" if ok else "degraded", "stage": hub.settings.stage, "backends": backends})
