@@ -1,8 +1,8 @@
 """The queue consumer both runtimes share: one SQS batch in, partial failures out.
 
-For each record: rebuild the event, run its flow. A transient error is retried a few
-times at once (tenacity, exponential backoff with jitter, honouring a server's
-`Retry-After`), then handed back to the queue with a longer visibility delay; after
+For each record: rebuild the event, run its flow. Each sink already retried its own
+transient errors (`chalicelib.retry`); what still fails is handed back to the queue
+with a longer visibility delay (honouring a server's `Retry-After`); after
 `MAX_RECEIVES` deliveries, or at once for a permanent error, the message goes to the
 dead letters with its reason and failing step. Only the failed records are reported,
 so one bad message never replays its batch mates.
@@ -18,11 +18,10 @@ from typing import Any
 
 from chalicelib import flows
 from chalicelib.domain import events as ev
-from chalicelib.errors import PermanentError, TransientError
+from chalicelib.errors import PermanentError
 from chalicelib.logs import logger
 
 MAX_RECEIVES = 8
-IN_PLACE_ATTEMPTS = 3
 _ADAPTERS = str(Path(__file__).resolve().parent.parent / "adapters")
 
 
@@ -48,25 +47,6 @@ def failing_step(exc: BaseException, event_kind: str) -> str:
     return event_kind
 
 
-def _run_with_retries(event: ev.Event, ports: flows.Ports) -> None:
-    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
-
-    def wait(state) -> float:
-        exc = state.outcome.exception()
-        hint = getattr(exc, "retry_after", None)
-        # A short Retry-After is honoured in place; a long one goes back to the queue.
-        return min(hint, 5.0) if hint else wait_random_exponential(multiplier=0.2, max=2.0)(state)
-
-    for attempt in Retrying(
-        retry=retry_if_exception_type(TransientError),
-        stop=stop_after_attempt(IN_PLACE_ATTEMPTS),
-        wait=wait,
-        reraise=True,
-    ):
-        with attempt:
-            flows.handle(event, ports)
-
-
 def consume(sqs_event: Any, ports: flows.Ports, queue: Any) -> dict[str, list[dict[str, str]]]:
     """Process one SQS batch (a Chalice `SQSEvent`); returns Lambda's partial batch response.
 
@@ -83,7 +63,7 @@ def consume(sqs_event: Any, ports: flows.Ports, queue: Any) -> dict[str, list[di
             body = json.loads(record.body)
             kind = str(body.get("kind", kind)) if isinstance(body, dict) else kind
             event = ev.from_message(body if isinstance(body, dict) else {})
-            _run_with_retries(event, ports)
+            flows.handle(event, ports)
             logger.info("processed", extra={"event_id": event.event_id, "queue": source, "kind": kind})
         except PermanentError as exc:
             _dead_letter(queue, source, message_id, record.body, str(exc), failing_step(exc, kind))

@@ -1,0 +1,53 @@
+"""Bounded retries of one sink's calls: exponential backoff with full jitter, honouring a
+server's `Retry-After`, for `TransientError` only.
+
+Each adapter wraps its calls with `sink_retry(...)`; what still fails after the last
+attempt goes back to the queue, which retries later with its own, longer backoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from chalicelib.errors import TransientError
+from chalicelib.logs import logger
+
+T = TypeVar("T")
+
+
+def sink_retry(
+    sink: str, attempts: int = 4, max_wait: float = 8.0, sleep: Callable[[float], None] | None = None
+) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorate a sink call so that a `TransientError` is retried up to `attempts` times.
+
+    Waits grow exponentially from 0.5 s with full jitter, capped at `max_wait`; a
+    `retry_after` hint replaces the computed wait when it fits under `max_wait`, and
+    stops the retries when it does not (the queue's delay will honour it instead).
+    """
+    import tenacity  # lazily: only the consumers retry
+
+    jitter = tenacity.wait_random_exponential(multiplier=0.5, max=max_wait)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        hint = getattr(state.outcome.exception(), "retry_after", None) if state.outcome else None
+        return float(hint) if hint else jitter(state)
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        hint = getattr(state.outcome.exception(), "retry_after", None) if state.outcome else None
+        return state.attempt_number >= attempts or bool(hint and hint > max_wait)
+
+    def log(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        logger.warning("sink retry", extra={"sink": sink, "attempt": state.attempt_number, "reason": str(exc)})
+
+    kwargs: dict[str, Any] = {
+        "retry": tenacity.retry_if_exception_type(TransientError),
+        "stop": stop,
+        "wait": wait,
+        "reraise": True,
+        "before_sleep": log,
+    }
+    if sleep is not None:
+        kwargs["sleep"] = sleep
+    return tenacity.retry(**kwargs)
