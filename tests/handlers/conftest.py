@@ -1,0 +1,52 @@
+"""Handler tests: the routes and consumers of app.py through `chalice.test.Client`."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def client(hub_env):
+    import app as app_module
+    from chalice.test import Client
+
+    with Client(app_module.app, project_dir=str(ROOT), stage_name="dev") as c:
+        yield c
+
+
+@pytest.fixture
+def hub(client):
+    from chalicelib.bootstrap import get_hub
+
+    return get_hub()
+
+
+@pytest.fixture
+def drain(hub):
+    """Run the embedded runtime until every queue is empty (what chalice local does in the background)."""
+    import app as app_module
+
+    def run() -> None:
+        hub.dispatcher(app_module.app).drain(timeout=20, include_delayed=True)
+
+    return run
+
+
+@pytest.fixture
+def sinks(hub):
+    """Everything the chain can change, for "left every sink untouched" assertions."""
+
+    def snapshot() -> dict:
+        outbox = hub.state_dir / "outbox" / "mail"
+        return {
+            "customers": hub.sheet.all(),
+            "orders": hub.stock.orders(),
+            "emails": sorted(p.name for p in outbox.glob("*.eml")) if outbox.exists() else [],
+            "slack": hub.notifier.messages(),
+            "queued": hub.queue.depth(),
+            "dead": hub.queue.list(),
+        }
+
+    return snapshot

@@ -1,0 +1,146 @@
+"""POST /webhooks/formstack: verified before parsed, queued once, refused cleanly."""
+
+from __future__ import annotations
+
+import json
+
+from devtools import payloads
+from devtools.signing import formstack_headers
+from tests.conftest import SECRETS
+
+FORM = "application/x-www-form-urlencoded"
+KEY = SECRETS["FORMSTACK_HMAC_KEY"]
+
+
+def post(client, body: bytes, content_type: str = FORM, key: str = KEY, headers: dict | None = None):
+    h = formstack_headers(body, key, content_type)
+    h.update(headers or {})
+    return client.http.post("/webhooks/formstack", body=body, headers=h)
+
+
+def test_urlencoded_signup_reaches_the_sheet_and_mails_once(client, hub, drain):
+    response = post(client, payloads.formstack_form("1001", " Ann@Example.com ", box="Classic"))
+    assert response.status_code == 200
+    assert json.loads(response.body) == {"ok": True, "duplicate": False}
+    drain()
+    [customer] = hub.sheet.all()
+    assert customer.email == "ann@example.com"
+    assert customer.name == "Ann Lee"
+    assert customer.address == "12 Rue des Fleurs, Lyon, 69001"
+    assert customer.box == "BOX-CLASSIC"
+    assert customer.status == "registered"
+    assert customer.consent is True
+    assert len(list((hub.state_dir / "outbox" / "mail").glob("*.eml"))) == 1
+
+
+def test_json_signup_with_subfield_objects(client, hub, drain):
+    response = post(client, payloads.formstack_json("1002", "bob@example.com"), content_type="application/json")
+    assert response.status_code == 200
+    drain()
+    customer = hub.sheet.get("bob@example.com")
+    assert customer.name == "Bob Martin"
+    assert customer.address == "3 Quai Nord, Nantes, 44000"
+    assert customer.box == "BOX-SUPER"
+
+
+def test_signup_without_consent_sends_no_email(client, hub, drain):
+    assert post(client, payloads.formstack_form("1003", "no@example.com", consent=False)).status_code == 200
+    drain()
+    assert hub.sheet.get("no@example.com").consent is False
+    assert not (hub.state_dir / "outbox" / "mail").exists()
+
+
+def test_duplicate_delivery_is_acknowledged_and_not_queued_again(client, hub):
+    body = payloads.formstack_form("1004", "dup@example.com")
+    assert json.loads(post(client, body).body)["duplicate"] is False
+    second = post(client, body)
+    assert second.status_code == 200
+    assert json.loads(second.body)["duplicate"] is True
+    assert hub.queue.depth() == {"signups": 1}
+
+
+def test_bad_signature_is_401_and_changes_nothing(client, sinks):
+    before = sinks()
+    response = post(client, payloads.formstack_form("1005", "x@example.com"), key="wrong-key")
+    assert response.status_code == 401
+    assert "X-FS-Signature" in json.loads(response.body)["error"]
+    assert sinks() == before
+
+
+def test_missing_signature_is_401(client, sinks):
+    before = sinks()
+    body = payloads.formstack_form("1006", "x@example.com")
+    response = client.http.post("/webhooks/formstack", body=body, headers={"Content-Type": FORM})
+    assert response.status_code == 401
+    assert sinks() == before
+
+
+def test_wrong_content_type_is_415(client, sinks):
+    before = sinks()
+    response = post(client, b"Email=x@example.com", content_type="text/plain")
+    assert response.status_code == 415
+    assert sinks() == before
+
+
+def test_malformed_json_is_400(client, sinks):
+    before = sinks()
+    response = post(client, b"{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert "JSON" in json.loads(response.body)["error"]
+    assert sinks() == before
+
+
+def test_submission_without_unique_id_is_400(client, sinks):
+    before = sinks()
+    response = post(client, b"FormID=1&Email=x%40example.com")
+    assert response.status_code == 400
+    assert "UniqueID" in json.loads(response.body)["error"]
+    assert sinks() == before
+
+
+def test_missing_email_field_names_the_setting(client, sinks):
+    before = sinks()
+    response = post(client, b"FormID=1&UniqueID=9&Courriel=x%40example.com")
+    assert response.status_code == 400
+    assert "FORMSTACK_FIELDS" in json.loads(response.body)["error"]
+    assert sinks() == before
+
+
+def test_body_over_one_mebibyte_is_413(client, sinks):
+    before = sinks()
+    body = b"FormID=1&UniqueID=2&Email=x%40example.com&Notes=" + b"a" * (1024 * 1024)
+    assert post(client, body).status_code == 413
+    assert sinks() == before
+
+
+def test_unconfigured_route_answers_503(client, monkeypatch, sinks):
+    from chalicelib.bootstrap import reset_hub
+
+    monkeypatch.delenv("FORMSTACK_HMAC_KEY")
+    reset_hub()
+    response = post(client, payloads.formstack_form("1007", "x@example.com"))
+    assert response.status_code == 503
+    assert "FORMSTACK_HMAC_KEY" in json.loads(response.body)["error"]
+
+
+def test_handshake_key_checked_when_set(client, monkeypatch, hub_env):
+    from chalicelib.bootstrap import get_hub, reset_hub
+
+    monkeypatch.delenv("FORMSTACK_HMAC_KEY")
+    monkeypatch.setenv("FORMSTACK_HANDSHAKE_KEY", "shake-123")
+    reset_hub()
+    plain = {"Content-Type": FORM}
+    wrong = payloads.formstack_form("1008", "h@example.com", handshake_key="nope")
+    assert client.http.post("/webhooks/formstack", body=wrong, headers=plain).status_code == 401
+    right = payloads.formstack_form("1009", "h@example.com", handshake_key="shake-123")
+    assert client.http.post("/webhooks/formstack", body=right, headers=plain).status_code == 200
+    assert get_hub().queue.depth() == {"signups": 1}
+
+
+def test_unknown_box_is_dead_lettered_with_its_reason(client, hub, drain):
+    assert post(client, payloads.formstack_form("1010", "odd@example.com", box="Mystery")).status_code == 200
+    drain()
+    [letter] = hub.queue.list()
+    assert "Mystery" in letter.reason and "HUB_CATALOG" in letter.reason
+    assert letter.queue == "signups"
+    assert hub.sheet.all() == []

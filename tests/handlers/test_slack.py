@@ -1,0 +1,127 @@
+"""POST /slack/events and /slack/commands: slack_sdk's signature check, answers within 3 s."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from devtools import payloads
+from devtools.signing import slack_headers
+from tests.conftest import SECRETS
+
+SECRET = SECRETS["SLACK_SIGNING_SECRET"]
+FORM = "application/x-www-form-urlencoded"
+
+
+def post_event(client, body: bytes, secret: str = SECRET, timestamp=None):
+    return client.http.post("/slack/events", body=body, headers=slack_headers(body, secret, "application/json", timestamp))
+
+
+def command(client, text: str, secret: str = SECRET, timestamp=None):
+    body = payloads.slack_command(text)
+    return client.http.post("/slack/commands", body=body, headers=slack_headers(body, secret, FORM, timestamp))
+
+
+def test_url_verification_is_answered(client):
+    response = post_event(client, payloads.slack_url_verification("chal-123"))
+    assert response.status_code == 200
+    assert json.loads(response.body) == {"challenge": "chal-123"}
+
+
+def test_mention_is_answered_in_its_channel(client, hub, drain):
+    response = post_event(client, payloads.slack_mention("Ev001", "help", channel="C42"))
+    assert response.status_code == 200
+    drain()
+    [reply] = hub.notifier.messages()
+    assert reply["channel"] == "C42"
+    assert reply["thread_ts"] == "1.000100"
+    assert "find <email>" in reply["text"]
+
+
+def test_mention_retried_by_slack_is_answered_once(client, hub, drain):
+    body = payloads.slack_mention("Ev002", "stats")
+    assert post_event(client, body).status_code == 200
+    assert json.loads(post_event(client, body).body)["duplicate"] is True
+    drain()
+    assert len(hub.notifier.messages()) == 1
+
+
+def test_help_command_answers_inline(client):
+    response = command(client, "help")
+    assert response.status_code == 200
+    assert "find <email>" in json.loads(response.body)["text"]
+
+
+def test_find_and_stats_read_the_sheet(client, hub):
+    from chalicelib.domain.customer import Customer
+
+    hub.sheet.save(Customer(email="ann@example.com", name="Ann Lee", status="active", consent=True))
+    found = json.loads(command(client, "find <mailto:Ann@Example.com|Ann@Example.com>").body)["text"]
+    assert "Ann Lee" in found and "active" in found
+    assert "No customer" in json.loads(command(client, "find nobody@example.com").body)["text"]
+    stats = json.loads(command(client, "stats").body)["text"]
+    assert "1 customers" in stats and "active: 1" in stats
+
+
+def test_retry_lists_and_replays_dead_letters(client, hub):
+    hub.queue.dead_letter("payments", {"kind": "notification", "event_id": "n1", "text": "x", "channel": ""},
+                          "boom", "notification", message_id="m1")
+    listing = json.loads(command(client, "retry").body)["text"]
+    assert "1 dead letters" in listing and "boom" in listing
+    replayed = json.loads(command(client, "retry all").body)["text"]
+    assert "Replayed 1" in replayed
+    assert hub.queue.list() == []
+    assert hub.queue.depth() == {"payments": 1}
+
+
+def test_bad_signature_stale_and_garbled_timestamps_are_401(client, sinks):
+    before = sinks()
+    body = payloads.slack_mention("Ev003", "help")
+    assert post_event(client, body, secret="wrong").status_code == 401
+    assert post_event(client, body, timestamp=int(time.time()) - 600).status_code == 401
+    headers = slack_headers(body, SECRET, "application/json")
+    headers["X-Slack-Request-Timestamp"] = "soon"
+    assert client.http.post("/slack/events", body=body, headers=headers).status_code == 401
+    assert command(client, "help", secret="wrong").status_code == 401
+    assert sinks() == before
+
+
+def test_malformed_event_body_is_400(client, sinks):
+    before = sinks()
+    assert post_event(client, b"[1, 2").status_code == 400
+    assert sinks() == before
+
+
+def test_commands_must_be_form_encoded(client):
+    body = b'{"command": "/chocobox"}'
+    headers = slack_headers(body, SECRET, "application/json")
+    assert client.http.post("/slack/commands", body=body, headers=headers).status_code == 415
+
+
+def test_without_signing_secret_both_routes_answer_503(client, monkeypatch):
+    from chalicelib.bootstrap import reset_hub
+
+    monkeypatch.delenv("SLACK_SIGNING_SECRET")
+    reset_hub()
+    assert post_event(client, payloads.slack_url_verification("x")).status_code == 503
+    assert command(client, "help").status_code == 503
+
+
+def test_slow_answer_goes_to_response_url(client, hub, drain, monkeypatch):
+    from chalicelib import web
+
+    real_all = hub.sheet.all
+
+    def slow_all():
+        time.sleep(0.3)
+        return real_all()
+
+    monkeypatch.setattr(web, "COMMAND_DEADLINE", 0.05)
+    monkeypatch.setattr(hub.sheet, "all", slow_all)
+    response = command(client, "stats")
+    assert json.loads(response.body)["text"] == "Working on it…"
+    drain()
+    [answer] = hub.notifier.messages()
+    assert answer["method"] == "response_url"
+    assert answer["response_url"].startswith("https://hooks.slack.com/commands/")
+    assert "0 customers" in answer["text"]

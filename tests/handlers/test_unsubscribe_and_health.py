@@ -1,0 +1,72 @@
+"""GET/POST /unsubscribe/{token} and GET /health."""
+
+from __future__ import annotations
+
+import json
+
+from chalicelib.domain.customer import Customer
+from chalicelib.unsubscribe import make_token
+from tests.conftest import SECRETS
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def token(email: str) -> str:
+    return make_token(SECRETS["HUB_SECRET_KEY"], email)
+
+
+def test_get_shows_a_page_and_changes_nothing(client, hub):
+    hub.sheet.save(Customer(email="ann@example.com", consent=True))
+    response = client.http.get(f"/unsubscribe/{token('ann@example.com')}")
+    assert response.status_code == 200
+    assert b"<form method='post'>" in response.body and b"ann@example.com" in response.body
+    assert hub.sheet.get("ann@example.com").consent is True
+    assert not hub.mail_log.is_suppressed("ann@example.com")
+
+
+def test_one_click_post_unsubscribes(client, hub, drain):
+    hub.sheet.save(Customer(email="ann@example.com", consent=True))
+    response = client.http.post(
+        f"/unsubscribe/{token('ann@example.com')}", body=b"List-Unsubscribe=One-Click", headers=FORM
+    )
+    assert response.status_code == 200
+    assert hub.mail_log.is_suppressed("ann@example.com")
+    drain()
+    assert hub.sheet.get("ann@example.com").consent is False
+
+
+def test_forged_or_damaged_tokens_are_400(client, hub):
+    forged = make_token("another-key", "ann@example.com")
+    for bad in (forged, "garbage", token("ann@example.com")[:-3]):
+        assert client.http.get(f"/unsubscribe/{bad}").status_code == 400
+        response = client.http.post(f"/unsubscribe/{bad}", body=b"List-Unsubscribe=One-Click", headers=FORM)
+        assert response.status_code == 400
+    assert not hub.mail_log.is_suppressed("ann@example.com")
+
+
+def test_post_without_the_one_click_body_is_400(client, hub):
+    response = client.http.post(f"/unsubscribe/{token('ann@example.com')}", body=b"x=y", headers=FORM)
+    assert response.status_code == 400
+    assert not hub.mail_log.is_suppressed("ann@example.com")
+
+
+def test_health_reports_each_backend(client):
+    response = client.http.get("/health")
+    assert response.status_code == 200
+    report = json.loads(response.body)
+    assert report["status"] == "ok"
+    assert report["backends"]["sheet"]["adapter"] == "SqliteSheet"
+    assert report["backends"]["stock"]["adapter"] == "StockLedger"
+    assert report["backends"]["mailer"]["adapter"] == "MailOutbox"
+    assert report["backends"]["notifier"]["adapter"] == "SlackOutbox"
+    assert all(b["ok"] for b in report["backends"].values())
+
+
+def test_health_says_what_is_misconfigured(client, monkeypatch):
+    from chalicelib.bootstrap import reset_hub
+
+    monkeypatch.setenv("ODOO_PROTOCOL", "soap")
+    reset_hub()
+    response = client.http.get("/health")
+    assert response.status_code == 503
+    assert "ODOO_PROTOCOL" in json.loads(response.body)["error"]
