@@ -9,8 +9,9 @@ from tests.conftest import ROOT
 
 @pytest.fixture
 def client(hub_env):
-    import app as app_module
     from chalice.test import Client
+
+    import app as app_module
 
     with Client(app_module.app, project_dir=str(ROOT), stage_name="dev") as c:
         yield c

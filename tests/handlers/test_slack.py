@@ -14,7 +14,9 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def post_event(client, body: bytes, secret: str = SECRET, timestamp=None):
-    return client.http.post("/slack/events", body=body, headers=slack_headers(body, secret, "application/json", timestamp))
+    return client.http.post(
+        "/slack/events", body=body, headers=slack_headers(body, secret, "application/json", timestamp)
+    )
 
 
 def command(client, text: str, secret: str = SECRET, timestamp=None):
@@ -64,8 +66,13 @@ def test_find_and_stats_read_the_sheet(client, hub):
 
 
 def test_retry_lists_and_replays_dead_letters(client, hub):
-    hub.queue.dead_letter("payments", {"kind": "notification", "event_id": "n1", "text": "x", "channel": ""},
-                          "boom", "notification", message_id="m1")
+    hub.queue.dead_letter(
+        "payments",
+        {"kind": "notification", "event_id": "n1", "text": "x", "channel": ""},
+        "boom",
+        "notification",
+        message_id="m1",
+    )
     listing = json.loads(command(client, "retry").body)["text"]
     assert "1 dead letters" in listing and "boom" in listing
     replayed = json.loads(command(client, "retry all").body)["text"]

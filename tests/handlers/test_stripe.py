@@ -36,8 +36,9 @@ def test_checkout_then_invoice_paid_gives_customer_and_confirmed_order(client, h
 
 
 def test_old_invoice_line_shape_is_read_too(client, hub, drain):
-    body = payloads.stripe_invoice_paid("evt_i2", "in_2", "old@example.com", "cus_2", "price_classic_monthly",
-                                        new_shape=False)
+    body = payloads.stripe_invoice_paid(
+        "evt_i2", "in_2", "old@example.com", "cus_2", "price_classic_monthly", new_shape=False
+    )
     assert post(client, body).status_code == 200
     drain()
     [order] = hub.stock.orders()
