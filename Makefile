@@ -1,0 +1,51 @@
+# chocohub: `make run` (the hub on 127.0.0.1:8000), `make demo` (second terminal), `make test`.
+# Everything installs itself into .venv on first use; only Python 3.11 is needed.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+# Dev-stage secrets for a laptop: the environment wins (`STRIPE_WEBHOOK_SECRET=... make run`).
+STRIPE_WEBHOOK_SECRET ?= whsec_dev_chocohub_only
+SLACK_SIGNING_SECRET ?= dev-slack-signing-secret
+FORMSTACK_HMAC_KEY ?= dev-formstack-hmac-key
+HUB_STATE_DIR ?= .hub
+DEV_ENV := STRIPE_WEBHOOK_SECRET=$(STRIPE_WEBHOOK_SECRET) SLACK_SIGNING_SECRET=$(SLACK_SIGNING_SECRET) \
+	FORMSTACK_HMAC_KEY=$(FORMSTACK_HMAC_KEY) HUB_STATE_DIR=$(HUB_STATE_DIR)
+
+.PHONY: setup run demo test lint format chaos replay clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: $(STAMP)
+	env $(DEV_ENV) $(BIN)/chalice local --host 127.0.0.1 --port 8000 --stage dev
+
+demo: $(STAMP)
+	env $(DEV_ENV) $(BIN)/python -m devtools.demo
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+chaos: $(STAMP)
+	$(BIN)/python -m devtools.chaos
+
+replay: $(STAMP)
+	env HUB_STATE_DIR=$(HUB_STATE_DIR) $(BIN)/python -m chalicelib replay $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
