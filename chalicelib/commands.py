@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from chalicelib import operations
 from chalicelib.domain.customer import normalise_email
 
 if TYPE_CHECKING:
@@ -66,14 +67,11 @@ def _find(ports: Ports, raw: str) -> str:
 
 
 def _retry(ports: Ports, args: list[str]) -> str:
-    letters = ports.dead_letters.list()
-    if not args:
-        if not letters:
-            return "No dead letters."
-        lines = [f"• `{d.id}` {d.queue}/{d.step}: {d.reason}" for d in letters[:20]]
-        more = f"\n…and {len(letters) - 20} more" if len(letters) > 20 else ""
-        return f"*{len(letters)} dead letters*\n" + "\n".join(lines) + more
-    wanted = [d.id for d in letters] if args[0].lower() == "all" else args
-    replayed = [i for i in wanted if ports.dead_letters.replay(i)]
-    missing = len(wanted) - len(replayed)
-    return f"Replayed {len(replayed)} dead letters." + (f" {missing} not found." if missing else "")
+    if args:
+        return operations.replay(ports.dead_letters, args).summary()
+    letters = operations.list_dead_letters(ports.dead_letters)
+    if not letters:
+        return "No dead letters."
+    lines = [f"• `{operations.describe(d)}`" for d in letters[:20]]
+    more = f"\n…and {len(letters) - 20} more" if len(letters) > 20 else ""
+    return f"*{len(letters)} dead letters*\n" + "\n".join(lines) + more
