@@ -13,6 +13,7 @@ from typing import Any
 
 from chalicelib import flows
 from chalicelib.domain.catalog import Catalog
+from chalicelib.retry import configure_backoff
 from chalicelib.settings import Settings
 
 
@@ -21,6 +22,7 @@ class Hub:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        configure_backoff(settings.retry_base)
 
     # --- the embedded runtime's state -------------------------------------------------
 

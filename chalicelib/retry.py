@@ -15,23 +15,33 @@ from chalicelib.logs import logger
 
 T = TypeVar("T")
 
+# The first backoff step, in seconds. The composition root sets it from
+# HUB_RETRY_BASE; chaos runs shrink it so thousands of injected faults stay quick.
+_backoff_base = 0.5
+
+
+def configure_backoff(base_seconds: float) -> None:
+    """Set the first backoff step of every sink's retries (see `Settings.retry_base`)."""
+    global _backoff_base
+    _backoff_base = base_seconds
+
 
 def sink_retry(
     sink: str, attempts: int = 4, max_wait: float = 8.0, sleep: Callable[[float], None] | None = None
 ) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Decorate a sink call so that a `TransientError` is retried up to `attempts` times.
 
-    Waits grow exponentially from 0.5 s with full jitter, capped at `max_wait`; a
+    Waits grow exponentially from `HUB_RETRY_BASE` (0.5 s) with full jitter, capped at `max_wait`; a
     `retry_after` hint replaces the computed wait when it fits under `max_wait`, and
     stops the retries when it does not (the queue's delay will honour it instead).
     """
     import tenacity  # lazily: only the consumers retry
 
-    jitter = tenacity.wait_random_exponential(multiplier=0.5, max=max_wait)
-
     def wait(state: tenacity.RetryCallState) -> float:
         hint = getattr(state.outcome.exception(), "retry_after", None) if state.outcome else None
-        return float(hint) if hint else jitter(state)
+        if hint:
+            return float(hint)
+        return tenacity.wait_random_exponential(multiplier=_backoff_base, max=max_wait)(state)
 
     def stop(state: tenacity.RetryCallState) -> bool:
         hint = getattr(state.outcome.exception(), "retry_after", None) if state.outcome else None

@@ -77,6 +77,7 @@ class Settings:
     smtp_url: str = ""
     mail_backend: str = "outbox"
     http_timeout: float = 10.0
+    retry_base: float = 0.5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -136,6 +137,7 @@ class Settings:
             smtp_url=smtp_url,
             mail_backend=backend,
             http_timeout=_positive_float(get("HUB_HTTP_TIMEOUT", "10"), "HUB_HTTP_TIMEOUT"),
+            retry_base=_positive_float(get("HUB_RETRY_BASE", "0.5"), "HUB_RETRY_BASE"),
         )
 
     @property
