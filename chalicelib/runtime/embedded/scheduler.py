@@ -45,7 +45,7 @@ def schedules_of(app: Any, first_delay: float = 2.0) -> list[Schedule]:
         expr = expr if isinstance(expr, str) else expr.to_string()
         every = rate_seconds(expr)
         if every is None:
-            logger.warning("schedule not fired by the embedded runtime", extra={"name": source.name, "expr": expr})
+            logger.warning("schedule not fired by the embedded runtime", extra={"schedule": source.name, "expr": expr})
             continue
         # A first run soon after start catches up with whatever happened while we were down.
         out.append(Schedule(source.name, app.handler_map[source.name], every, time.time() + first_delay))
@@ -74,4 +74,4 @@ def fire_due(schedules: list[Schedule], now: float) -> None:
         try:
             schedule.handler(scheduled_event(schedule.name), LocalContext(schedule.name))
         except Exception:
-            logger.exception("scheduled function failed", extra={"name": schedule.name})
+            logger.exception("scheduled function failed", extra={"schedule": schedule.name})

@@ -1,0 +1,93 @@
+"""The dispatcher feeds Chalice's own registered functions as Lambda would; the
+scheduler fires `rate(...)` schedules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from chalice import Chalice, Cron, Rate
+
+from chalicelib.runtime.embedded.db import Database
+from chalicelib.runtime.embedded.dispatcher import Dispatcher, consumers_of
+from chalicelib.runtime.embedded.queue import SqliteQueue
+from chalicelib.runtime.embedded.scheduler import fire_due, rate_seconds, schedules_of
+
+
+@pytest.fixture
+def queue(tmp_path) -> SqliteQueue:
+    return SqliteQueue(Database(tmp_path / "hub.sqlite3"), visibility_timeout=30)
+
+
+def make_app(seen: list, fail_on: set[int] = frozenset(), crash: bool = False) -> Chalice:
+    app = Chalice(app_name="t")
+
+    @app.on_sqs_message(queue="work", batch_size=3)
+    def worker(event):
+        if crash:
+            raise RuntimeError("consumer bug")
+        failures = []
+        for record in event:
+            n = json.loads(record.body)["n"]
+            seen.append((n, record.to_dict()["attributes"]["ApproximateReceiveCount"]))
+            if n in fail_on:
+                failures.append({"itemIdentifier": record.to_dict()["messageId"]})
+        return {"batchItemFailures": failures}
+
+    @app.schedule(Rate(5, unit=Rate.MINUTES))
+    def every_five(event):
+        seen.append(("tick", event.to_dict()["detail-type"]))
+
+    @app.schedule(Cron(0, 9, "*", "*", "?", "*"))
+    def nine_am(event):
+        seen.append("cron")
+
+    return app
+
+
+def test_consumers_are_read_from_chalices_registry():
+    [consumer] = consumers_of(make_app([]))
+    assert (consumer.queue, consumer.batch_size, consumer.name) == ("work", 3, "worker")
+
+
+def test_partial_batch_failure_keeps_only_the_failed_message(queue):
+    seen: list = []
+    for n in range(3):
+        queue.send("work", {"n": n}, dedupe_id=str(n))
+    Dispatcher(make_app(seen, fail_on={1}), queue).deliver_once()
+    assert [n for n, _ in seen] == [0, 1, 2]
+    assert queue.depth() == {"work": 1}
+    queue.release_all()
+    Dispatcher(make_app(seen), queue).deliver_once()
+    assert seen[-1] == (1, "2")
+    assert queue.depth() == {}
+
+
+def test_a_crashing_consumer_fails_its_whole_batch(queue):
+    for n in range(2):
+        queue.send("work", {"n": n}, dedupe_id=str(n))
+    Dispatcher(make_app([], crash=True), queue).deliver_once()
+    assert queue.depth() == {"work": 2}
+
+
+def test_drain_delivers_until_empty(queue):
+    seen: list = []
+    for n in range(7):
+        queue.send("work", {"n": n}, dedupe_id=str(n))
+    Dispatcher(make_app(seen), queue).drain(timeout=5)
+    assert sorted(n for n, _ in seen) == list(range(7))
+
+
+def test_rate_schedules_fire_and_cron_ones_are_skipped():
+    seen: list = []
+    [schedule] = schedules_of(make_app(seen), first_delay=0)
+    assert schedule.every == 300
+    fire_due([schedule], now=schedule.next_at)
+    fire_due([schedule], now=schedule.next_at - 1)
+    assert seen == [("tick", "Scheduled Event")]
+
+
+def test_rate_expressions():
+    assert rate_seconds("rate(1 minute)") == 60
+    assert rate_seconds("rate(2 hours)") == 7200
+    assert rate_seconds("cron(0 9 * * ? *)") is None

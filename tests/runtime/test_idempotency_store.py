@@ -1,0 +1,102 @@
+"""The SQLite persistence layer behaves as Powertools' DynamoDB one does."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemAlreadyExistsError
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+from chalicelib.domain.events import SignedUp
+from chalicelib.runtime.door import Door, DoorBusy
+from chalicelib.runtime.embedded.db import Database
+from chalicelib.runtime.embedded.idempotency import SqlitePersistenceLayer
+from chalicelib.runtime.embedded.queue import SqliteQueue
+
+
+@pytest.fixture
+def db(tmp_path) -> Database:
+    return Database(tmp_path / "hub.sqlite3")
+
+
+def record(key: str, status: str = "INPROGRESS", expiry_in: float = 3600, in_progress_in_ms: float | None = 10_000):
+    now = time.time()
+    return DataRecord(
+        idempotency_key=key,
+        status=status,
+        expiry_timestamp=int(now + expiry_in),
+        in_progress_expiry_timestamp=None if in_progress_in_ms is None else int(now * 1000 + in_progress_in_ms),
+    )
+
+
+def test_a_live_key_cannot_be_taken_twice(db):
+    store = SqlitePersistenceLayer(db)
+    store._put_record(record("k"))
+    with pytest.raises(IdempotencyItemAlreadyExistsError) as caught:
+        store._put_record(record("k"))
+    assert caught.value.old_data_record.status == "INPROGRESS"
+
+
+def test_an_expired_key_or_a_stale_in_progress_one_can_be_taken(db):
+    store = SqlitePersistenceLayer(db)
+    store._put_record(record("expired", status="COMPLETED", expiry_in=-5))
+    store._put_record(record("expired"))
+    store._put_record(record("crashed", in_progress_in_ms=-1000))
+    store._put_record(record("crashed"))
+    assert store._get_record("crashed").status == "INPROGRESS"
+
+
+def test_completed_key_keeps_its_response(db):
+    store = SqlitePersistenceLayer(db)
+    store._put_record(record("k"))
+    done = record("k", status="COMPLETED")
+    done.response_data = '{"queued": 1}'
+    store._update_record(done)
+    got = store._get_record("k")
+    assert (got.status, got.response_data) == ("COMPLETED", '{"queued": 1}')
+
+
+def test_the_door_queues_once_and_reports_duplicates(db):
+    queue = SqliteQueue(db)
+    door = Door(queue, SqlitePersistenceLayer(db))
+    event = SignedUp(event_id="formstack:1", email="a@example.com")
+    assert door.accept("formstack:1", [event]) is True
+    assert door.accept("formstack:1", [event]) is False
+    assert queue.depth() == {"signups": 1}
+
+
+def test_a_failed_enqueue_releases_the_key_so_the_retry_queues(db):
+    queue = SqliteQueue(db)
+    door = Door(queue, SqlitePersistenceLayer(db))
+    event = SignedUp(event_id="formstack:2", email="a@example.com")
+    real_send = queue.send
+
+    def broken_send(*args, **kwargs):
+        raise OSError("disk full")
+
+    queue.send = broken_send
+    with pytest.raises(OSError):
+        door.accept("formstack:2", [event])
+    queue.send = real_send
+    assert door.accept("formstack:2", [event]) is True
+    assert queue.depth() == {"signups": 1}
+
+
+def test_a_delivery_in_flight_makes_its_duplicate_wait(db):
+    store = SqlitePersistenceLayer(db)
+    door = Door(SqliteQueue(db), store)
+    event = SignedUp(event_id="formstack:3", email="a@example.com")
+    door.accept("formstack:3", [event])
+    row = db.query("SELECT id FROM idempotency")[0]
+    # What a process killed mid-delivery leaves behind: the key taken, nothing completed.
+    with db.transaction() as conn:
+        conn.execute(
+            "UPDATE idempotency SET status = 'INPROGRESS', in_progress_expiry = ? WHERE id = ?",
+            (int(time.time() * 1000) + 60_000, row["id"]),
+        )
+    with pytest.raises(DoorBusy):
+        door.accept("formstack:3", [event])
+    with db.transaction() as conn:  # the in-progress expiry passes: the retry takes over
+        conn.execute("UPDATE idempotency SET in_progress_expiry = ? WHERE id = ?", (0, row["id"]))
+    assert door.accept("formstack:3", [event]) is True
