@@ -1,0 +1,395 @@
+"""In-memory fakes of every port in `chalicelib.ports`, for unit tests of the flows.
+
+They are honest implementations, not mocks: the sheet keeps rows keyed by the trimmed,
+lower-cased email, the stock keeps partners and orders with Odoo's non-unique
+`client_order_ref`, the queue drops a send whose dedupe id is still waiting (as the
+embedded queue and SQS FIFO do). Each fake can be told to fail its next calls
+(`fail_next`), so a test can replay the crashes the flows must survive; and each
+exposes what it holds for the test to inspect.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib import flows
+from chalicelib.domain import events as ev
+from chalicelib.domain.catalog import Catalog
+from chalicelib.domain.customer import Customer, normalise_email
+from chalicelib.errors import PermanentError, TransientError
+from chalicelib.ports import DeadLetter, Email, StockOrder
+
+TODAY = "2025-06-01"
+PUBLIC_URL = "https://hub.example.test"
+SECRET_KEY = "unit-test-secret"
+MAIL_DOMAIN = "chocohub.example.test"
+CHANNEL = "#orders"
+
+
+class Faulty:
+    """Scripted failures: `fail_next("method")` makes that method's next call raise.
+
+    The default error is a `TransientError`, the kind a real adapter raises when its
+    service is down after the sink's own retries.
+    """
+
+    def __init__(self) -> None:
+        self._faults: dict[str, list[BaseException | None]] = defaultdict(list)
+        self.calls: list[str] = []
+
+    def fail_next(self, method: str, error: BaseException | None = None, times: int = 1, skip: int = 0) -> None:
+        """After `skip` calls of `method` that succeed, the next `times` calls raise `error`
+        (a TransientError by default)."""
+        self._faults[method].extend([None] * skip)
+        for _ in range(times):
+            self._faults[method].append(error or TransientError(f"{type(self).__name__}.{method} is down (injected)"))
+
+    def _enter(self, method: str) -> None:
+        self.calls.append(method)
+        if self._faults.get(method):
+            fault = self._faults[method].pop(0)
+            if fault is not None:
+                raise fault
+
+
+class FakeSheet(Faulty):
+    """`CustomerSheet`: one row per normalised email, in insertion (sheet) order."""
+
+    def __init__(self, rows: list[Customer] | None = None) -> None:
+        super().__init__()
+        self._rows: dict[str, Customer] = {}
+        for row in rows or []:
+            self.type_row(row)
+
+    def type_row(self, customer: Customer) -> None:
+        """A row typed into the sheet by hand: stored as given, bypassing the hub."""
+        self._rows[normalise_email(customer.email)] = customer
+
+    def get(self, email: str) -> Customer | None:
+        self._enter("get")
+        return self._rows.get(normalise_email(email))
+
+    def find_by_stripe_customer(self, stripe_customer: str) -> Customer | None:
+        self._enter("find_by_stripe_customer")
+        return next((c for c in self._rows.values() if stripe_customer and c.stripe_customer == stripe_customer), None)
+
+    def save(self, customer: Customer) -> bool:
+        self._enter("save")
+        key = normalise_email(customer.email)
+        added = key not in self._rows
+        self._rows[key] = customer
+        return added
+
+    def all(self) -> list[Customer]:
+        self._enter("all")
+        return list(self._rows.values())
+
+    def ping(self) -> str:
+        self._enter("ping")
+        return f"fake sheet, {len(self._rows)} rows"
+
+    # --- inspection -------------------------------------------------------------
+
+    @property
+    def rows(self) -> list[Customer]:
+        return list(self._rows.values())
+
+    def row(self, email: str) -> Customer:
+        """The row of `email`; a KeyError says the test expected a row that is not there."""
+        return self._rows[normalise_email(email)]
+
+    @property
+    def saves(self) -> int:
+        return self.calls.count("save")
+
+
+@dataclass
+class FakeOrder:
+    id: int
+    partner_id: int
+    sku: str
+    ref: str
+    state: str = "draft"
+
+
+class FakeStock(Faulty):
+    """`StockSystem` with Odoo's shape: partners by email, orders with a non-unique ref."""
+
+    def __init__(self, skus: list[str] | None = None) -> None:
+        super().__init__()
+        self.skus = set(skus if skus is not None else ["BOX-CLASSIC", "BOX-SUPER"])
+        self.partners: list[dict[str, Any]] = []
+        self.orders: list[FakeOrder] = []
+        self._lose_create_answers = 0
+
+    def lose_next_create_answer(self) -> None:
+        """The next `create_order` stores the order, then raises as if the answer was lost."""
+        self._lose_create_answers += 1
+
+    def find_order(self, ref: str) -> StockOrder | None:
+        self._enter("find_order")
+        found = next((o for o in self.orders if o.ref == ref), None)
+        return StockOrder(found.id, found.state == "sale") if found else None
+
+    def ensure_partner(self, customer: Customer) -> int:
+        self._enter("ensure_partner")
+        for partner in self.partners:
+            if partner["email"] == normalise_email(customer.email):
+                return partner["id"]
+        partner = {
+            "id": len(self.partners) + 1,
+            "email": normalise_email(customer.email),
+            "name": customer.name or customer.email,
+            "address": customer.address,
+        }
+        self.partners.append(partner)
+        return partner["id"]
+
+    def create_order(self, partner_id: int, sku: str, ref: str) -> StockOrder:
+        self._enter("create_order")
+        if sku not in self.skus:
+            raise PermanentError(f"no product with internal reference {sku!r} in stock")
+        order = FakeOrder(id=len(self.orders) + 1, partner_id=partner_id, sku=sku, ref=ref)
+        self.orders.append(order)
+        if self._lose_create_answers:
+            self._lose_create_answers -= 1
+            raise TransientError("stock: connection reset after create (injected)")
+        return StockOrder(order.id, confirmed=False)
+
+    def confirm_order(self, order_id: int) -> None:
+        self._enter("confirm_order")
+        order = next(o for o in self.orders if o.id == order_id)
+        order.state = "sale"
+
+    def ping(self) -> str:
+        self._enter("ping")
+        return f"fake stock, {len(self.orders)} orders"
+
+    # --- inspection -------------------------------------------------------------
+
+    def orders_for(self, ref: str) -> list[FakeOrder]:
+        return [o for o in self.orders if o.ref == ref]
+
+    def partner(self, partner_id: int) -> dict[str, Any]:
+        return next(p for p in self.partners if p["id"] == partner_id)
+
+
+class FakeMailer(Faulty):
+    """`Mailer`: keeps every message it was asked to send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[Email] = []
+
+    def send(self, email: Email) -> None:
+        self._enter("send")
+        self.sent.append(email)
+
+    def ping(self) -> str:
+        self._enter("ping")
+        return "fake mailer"
+
+    def sent_to(self, address: str) -> list[Email]:
+        return [m for m in self.sent if m.to == address]
+
+
+class FakeNotifier(Faulty):
+    """`Notifier`: keeps channel posts and slash-command responses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posts: list[tuple[str, str, str]] = []
+        self.responses: list[tuple[str, str]] = []
+
+    def post(self, channel: str, text: str, thread_ts: str = "") -> None:
+        self._enter("post")
+        self.posts.append((channel, text, thread_ts))
+
+    def respond(self, response_url: str, text: str) -> None:
+        self._enter("respond")
+        self.responses.append((response_url, text))
+
+    def ping(self) -> str:
+        self._enter("ping")
+        return "fake notifier"
+
+
+@dataclass
+class Sent:
+    queue: str
+    body: dict[str, Any]
+    dedupe_id: str
+
+
+class FakeQueue(Faulty):
+    """`Queue` and `DeadLetters` (one object, as in both runtimes).
+
+    A send whose dedupe id is still waiting in that queue is a no-op, like the embedded
+    queue; `sent` keeps every call anyway, so a test can tell a send from a dedupe.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[Sent] = []
+        self._waiting: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        self.letters: dict[str, DeadLetter] = {}
+        self.discarded: dict[str, str] = {}
+        self.retries: list[tuple[str, str, float]] = []
+        self._clock = 0.0
+
+    # --- Queue port ---------------------------------------------------------------
+
+    def send(self, queue: str, body: dict[str, Any], dedupe_id: str) -> None:
+        self._enter("send")
+        # A real queue stores bytes: a body that is not JSON-able must fail here too.
+        stored = json.loads(json.dumps(body))
+        self.sent.append(Sent(queue, stored, dedupe_id))
+        self._waiting[queue].setdefault(dedupe_id, stored)
+
+    def dead_letter(self, queue: str, body: dict[str, Any], reason: str, step: str, message_id: str = "") -> None:
+        self._enter("dead_letter")
+        letter_id = message_id or f"letter-{len(self.letters) + len(self.discarded) + 1}"
+        if letter_id in self.letters or letter_id in self.discarded:
+            return
+        self._clock += 1
+        self.letters[letter_id] = DeadLetter(letter_id, queue, copy.deepcopy(body), reason, step, self._clock)
+
+    def retry_later(self, queue: str, receipt: str, delay: float) -> None:
+        self._enter("retry_later")
+        self.retries.append((queue, receipt, delay))
+
+    # --- DeadLetters port -----------------------------------------------------------
+
+    def list(self) -> list[DeadLetter]:
+        return sorted(self.letters.values(), key=lambda d: d.failed_at)
+
+    def replay(self, letter_id: str) -> bool:
+        letter = self.letters.pop(letter_id, None)
+        if letter is None:
+            return False
+        self.send(letter.queue, letter.body, dedupe_id=f"replay:{letter_id}")
+        return True
+
+    def discard(self, letter_id: str, reason: str) -> bool:
+        if self.letters.pop(letter_id, None) is None:
+            return False
+        self.discarded[letter_id] = reason
+        return True
+
+    # --- inspection and delivery ----------------------------------------------------
+
+    def waiting(self, queue: str) -> list[dict[str, Any]]:
+        """The bodies waiting in `queue`, oldest first (not removed)."""
+        return list(self._waiting[queue].values())
+
+    def events(self, queue: str) -> list[ev.Event]:
+        return [ev.from_message(body) for body in self.waiting(queue)]
+
+    def take(self, queue: str) -> list[dict[str, Any]]:
+        """Remove and return what waits in `queue`, as a consumer receiving it would."""
+        bodies = self.waiting(queue)
+        self._waiting[queue].clear()
+        return bodies
+
+
+class FakeMailLog(Faulty):
+    """`MailLog`: statuses by (email, campaign), and the suppression list."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: dict[tuple[str, str], str] = {}
+        self.history: list[tuple[str, str, str]] = []
+        self.suppressed: set[str] = set()
+
+    def status(self, email: str, campaign: str) -> str | None:
+        self._enter("status")
+        return self.statuses.get((email, campaign))
+
+    def mark(self, email: str, campaign: str, status: str) -> None:
+        self._enter("mark")
+        self.statuses[(email, campaign)] = status
+        self.history.append((email, campaign, status))
+
+    def suppress(self, email: str) -> None:
+        self._enter("suppress")
+        self.suppressed.add(email)
+
+    def is_suppressed(self, email: str) -> bool:
+        self._enter("is_suppressed")
+        return email in self.suppressed
+
+    def sent_count(self) -> int:
+        self._enter("sent_count")
+        return sum(1 for status in self.statuses.values() if status == "sent")
+
+
+def build_ports(
+    *,
+    sheet: FakeSheet | None = None,
+    stock: FakeStock | None = None,
+    mailer: FakeMailer | None = None,
+    notifier: FakeNotifier | None = None,
+    queue: FakeQueue | None = None,
+    mail_log: FakeMailLog | None = None,
+    catalog: Catalog | None = None,
+    today: str = TODAY,
+) -> flows.Ports:
+    """`flows.Ports` over fakes (fresh ones for any not given), the built-in catalog and a fixed day."""
+    q = queue or FakeQueue()
+    return flows.Ports(
+        sheet=sheet or FakeSheet(),
+        stock=stock or FakeStock(),
+        mailer=mailer or FakeMailer(),
+        notifier=notifier or FakeNotifier(),
+        queue=q,
+        mail_log=mail_log or FakeMailLog(),
+        dead_letters=q,
+        catalog=catalog or Catalog.load(None),
+        public_url=PUBLIC_URL,
+        secret_key=SECRET_KEY,
+        mail_domain=MAIL_DOMAIN,
+        channel=CHANNEL,
+        today=lambda: today,
+    )
+
+
+@dataclass
+class World:
+    """A full set of fakes and the `Ports` over them, with typed access for assertions."""
+
+    sheet: FakeSheet = field(default_factory=FakeSheet)
+    stock: FakeStock = field(default_factory=FakeStock)
+    mailer: FakeMailer = field(default_factory=FakeMailer)
+    notifier: FakeNotifier = field(default_factory=FakeNotifier)
+    queue: FakeQueue = field(default_factory=FakeQueue)
+    mail_log: FakeMailLog = field(default_factory=FakeMailLog)
+    catalog: Catalog = field(default_factory=lambda: Catalog.load(None))
+    today: str = TODAY
+
+    @property
+    def ports(self) -> flows.Ports:
+        return build_ports(
+            sheet=self.sheet,
+            stock=self.stock,
+            mailer=self.mailer,
+            notifier=self.notifier,
+            queue=self.queue,
+            mail_log=self.mail_log,
+            catalog=self.catalog,
+            today=self.today,
+        )
+
+    def handle(self, event: ev.Event) -> None:
+        """Run the event's flow, through its queue message form (as a consumer would)."""
+        flows.handle(ev.from_message(ev.to_message(event)), self.ports)
+
+    def drain(self, queue: str) -> int:
+        """Deliver what waits in `queue` to its flows; returns how many were handled."""
+        bodies = self.queue.take(queue)
+        for body in bodies:
+            flows.handle(ev.from_message(body), self.ports)
+        return len(bodies)
