@@ -86,9 +86,8 @@ def _save_customer(ports: Ports, change: CustomerChange) -> Customer:
 
 
 def queue_marketing(ports: Ports, customer: Customer) -> None:
-    """Queue the campaign's email for a consenting customer (the mail flow sends it once)."""
-    campaign = ports.catalog.campaign_for(customer.box)
-    due = ev.MarketingDue(event_id=f"mail:{customer.email}:{campaign}", email=customer.email, campaign=campaign)
+    """Queue the newcomer email of a consenting customer (the mail flow sends it once)."""
+    due = ev.MarketingDue(event_id=f"mail:{customer.email}:{ev.NEWCOMER}", email=customer.email)
     ports.queue.send(MAIL, ev.to_message(due), dedupe_id=due.event_id)
 
 
@@ -195,8 +194,34 @@ def subscription_cancelled(event: ev.SubscriptionCancelled, ports: Ports) -> Non
 def charge_refunded(event: ev.ChargeRefunded, ports: Ports) -> None:
     # A refund returns one payment; it does not end the subscription, so the status stays.
     who = event.email or event.stripe_customer or "an unknown customer"
-    amount = f"{event.amount_refunded / 100:.2f} {event.currency.upper()}".strip()
+    amount = f"{format_amount(event.amount_refunded, event.currency)} {event.currency.upper()}".strip()
     _notify(ports, event, f":money_with_wings: Refund of {amount} to {who} ({event.charge_id})")
+
+
+# Stripe amounts are in the currency's smallest unit; these have no minor unit.
+_ZERO_DECIMAL = {
+    "bif",
+    "clp",
+    "djf",
+    "gnf",
+    "jpy",
+    "kmf",
+    "krw",
+    "mga",
+    "pyg",
+    "rwf",
+    "ugx",
+    "vnd",
+    "vuv",
+    "xaf",
+    "xof",
+    "xpf",
+}
+
+
+def format_amount(amount: int, currency: str) -> str:
+    """A Stripe amount in the currency's own units (cents for EUR, yen for JPY)."""
+    return str(amount) if currency.lower() in _ZERO_DECIMAL else f"{amount / 100:.2f}"
 
 
 # --- mail ------------------------------------------------------------------------
@@ -229,8 +254,7 @@ def sync_sheet(ports: Ports) -> int:
     for customer in ports.sheet.all():
         if not customer.consent or ports.mail_log.is_suppressed(customer.email):
             continue
-        campaign = ports.catalog.campaign_for(customer.box)
-        if ports.mail_log.status(customer.email, campaign) is None:
+        if ports.mail_log.status(customer.email, ev.NEWCOMER) is None:
             queue_marketing(ports, customer)
             queued += 1
     return queued

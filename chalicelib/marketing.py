@@ -39,11 +39,14 @@ def compose(
 ) -> Email:
     """The campaign's email to `customer`, with RFC 8058 one-click unsubscribe headers.
 
+    A welcome for a customer already on the upsell box, else the upsell: decided now,
+    from the box they have when the email leaves.
+
     The Message-ID derives from (email, campaign), so a resend after a crash is
     recognisable as the same message by any mail system that deduplicates on it.
     """
     upsell = catalog.by_sku(catalog.upsell)
-    welcome = campaign.startswith("welcome-")
+    welcome = catalog.welcomes(customer.box)
     url = unsubscribe_url(public_url, secret, customer.email)
     context = {
         "name": customer.name,

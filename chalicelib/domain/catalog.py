@@ -26,6 +26,14 @@ BUILT_IN = {
 }
 
 
+def _strings(box: dict, key: str) -> tuple[str, ...]:
+    """A list of strings from the catalog; a lone string would split into letters."""
+    value = box.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigurationError(f"HUB_CATALOG: {key} of box {box.get('sku')!r} must be a list of strings")
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class Box:
     sku: str
@@ -49,8 +57,8 @@ class Catalog:
                 Box(
                     sku=str(b["sku"]),
                     name=str(b.get("name") or b["sku"]),
-                    stripe_prices=tuple(b.get("stripe_prices", ())),
-                    form_values=tuple(b.get("form_values", ())),
+                    stripe_prices=_strings(b, "stripe_prices"),
+                    form_values=_strings(b, "form_values"),
                 )
                 for b in data["boxes"]
             )
@@ -100,6 +108,6 @@ class Catalog:
             raise PermanentError(f"no box in the catalog has form value {value!r}: add it to HUB_CATALOG, then replay")
         return box
 
-    def campaign_for(self, box_sku: str) -> str:
-        """The marketing campaign for a customer: a welcome on the upsell box, else the upsell."""
-        return f"welcome-{self.upsell}" if box_sku == self.upsell else f"upsell-{self.upsell}"
+    def welcomes(self, box_sku: str) -> bool:
+        """True when the newcomer's email is a welcome (already on the upsell box), not the upsell."""
+        return box_sku == self.upsell

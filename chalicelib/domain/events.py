@@ -97,13 +97,20 @@ class Unsubscribed(Event):
     email: str
 
 
+NEWCOMER = "newcomer"
+
+
 @dataclass(frozen=True)
 class MarketingDue(Event):
-    """A customer in the base who may be owed the campaign's one email."""
+    """A customer in the base who may be owed the campaign's one email.
+
+    `newcomer` is the email every consenting customer new to the base gets once: its
+    content (upsell or welcome) is chosen when it is sent, from the box they have then.
+    """
 
     kind: ClassVar[str] = "marketing_due"
     email: str
-    campaign: str
+    campaign: str = NEWCOMER
 
 
 @dataclass(frozen=True)
@@ -154,7 +161,7 @@ def from_message(body: dict[str, Any]) -> Event:
     """Rebuild an event from its message; an unknown kind or field is permanent."""
     data = dict(body)
     kind = data.pop("kind", None)
-    cls = _KINDS.get(kind or "")
+    cls = _KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise PermanentError(f"unknown event kind {kind!r}")
     names = {f.name: f for f in dataclasses.fields(cls)}

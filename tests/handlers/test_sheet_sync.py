@@ -25,4 +25,4 @@ def test_scheduled_sync_mails_consenting_rows_added_by_hand_once(client, hub, dr
     mails = list((hub.state_dir / "outbox" / "mail").glob("*.eml"))
     assert len(mails) == 1
     assert "To: hand@example.com" in mails[0].read_text()
-    assert hub.mail_log.status("hand@example.com", "upsell-BOX-SUPER") == "sent"
+    assert hub.mail_log.status("hand@example.com", "newcomer") == "sent"

@@ -120,7 +120,7 @@ def test_an_unknown_form_answer_is_permanent_and_named(catalog):
         catalog.box_for_form_value("Giant")
 
 
-def test_campaign_is_a_welcome_on_the_upsell_box_else_the_upsell(catalog):
-    assert catalog.campaign_for("BOX-SUPER") == "welcome-BOX-SUPER"
-    assert catalog.campaign_for("BOX-MINI") == "upsell-BOX-SUPER"
-    assert catalog.campaign_for("") == "upsell-BOX-SUPER"
+def test_the_newcomer_email_welcomes_the_upsell_box_and_upsells_the_rest(catalog):
+    assert catalog.welcomes("BOX-SUPER") is True
+    assert catalog.welcomes("BOX-MINI") is False
+    assert catalog.welcomes("") is False

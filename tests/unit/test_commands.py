@@ -44,8 +44,8 @@ def test_help_lists_every_command():
 
 
 def test_stats_counts_customers_consents_mail_and_dead_letters(w):
-    w.mail_log.mark("ann@example.com", "welcome-BOX-SUPER", "sent")
-    w.mail_log.mark("cy@example.com", "upsell-BOX-SUPER", "sending")
+    w.mail_log.mark("ann@example.com", "newcomer", "sent")
+    w.mail_log.mark("cy@example.com", "newcomer", "sending")
     w.queue.dead_letter(flows.PAYMENTS, {"kind": "invoice_paid"}, "no box", "invoice_paid", message_id="m1")
 
     text = answer(w, "stats")

@@ -19,7 +19,7 @@ ONE_OF_EACH = [
     ev.ChargeRefunded("stripe:evt_5", charge_id="ch_1", amount_refunded=1250, currency="eur"),
     ev.SlackMention("slack:Ev1", channel="C1", text="<@U1> stats", thread_ts="1.2"),
     ev.Unsubscribed("unsub:ann", email="ann@example.com"),
-    ev.MarketingDue("mail:ann@example.com:upsell-BOX-SUPER", email="ann@example.com", campaign="upsell-BOX-SUPER"),
+    ev.MarketingDue("mail:ann@example.com:newcomer", email="ann@example.com"),
     ev.Notification("notify:x", text="hello", channel="#ops"),
     ev.SlowCommand("cmd:1", text="find ann@example.com", response_url="https://hooks.example/r", user="U1"),
 ]

@@ -96,7 +96,7 @@ def test_sign_up_adds_a_registered_row_and_queues_one_marketing_email(w):
     ]
     assert len(mail_sends(w)) == 1
     assert w.queue.events(flows.MAIL) == [
-        ev.MarketingDue(event_id=f"mail:{ANN}:upsell-BOX-SUPER", email=ANN, campaign="upsell-BOX-SUPER")
+        ev.MarketingDue(event_id=f"mail:{ANN}:newcomer", email=ANN, campaign="newcomer")
     ]
 
 
@@ -140,15 +140,17 @@ def test_consent_given_on_a_later_sign_up_queues_the_email_then(w):
     assert len(mail_sends(w)) == 1
 
 
-def test_a_super_box_sign_up_is_owed_the_welcome(w):
+def test_a_super_box_sign_up_is_sent_the_welcome(w):
     w.handle(signup(box="Super"))
-    assert [e.campaign for e in w.queue.events(flows.MAIL)] == ["welcome-BOX-SUPER"]
+    w.drain(flows.MAIL)
+    assert [m.subject for m in w.mailer.sent] == ["Welcome to the Super box"]
 
 
-def test_a_sign_up_with_no_box_answer_is_owed_the_upsell(w):
+def test_a_sign_up_with_no_box_answer_is_sent_the_upsell(w):
     w.handle(signup(box=""))
     assert w.sheet.row(ANN).box == ""
-    assert [e.campaign for e in w.queue.events(flows.MAIL)] == ["upsell-BOX-SUPER"]
+    w.drain(flows.MAIL)
+    assert [m.subject for m in w.mailer.sent] == ["Treat yourself to the Super box"]
 
 
 def test_a_sign_up_without_a_valid_email_is_permanent_and_writes_nothing(w):
@@ -441,7 +443,7 @@ def test_refund_of_an_unknown_customer_still_notifies(w):
 # --- marketing email ----------------------------------------------------------------
 
 
-def due(email: str = ANN, campaign: str = "upsell-BOX-SUPER") -> ev.MarketingDue:
+def due(email: str = ANN, campaign: str = "newcomer") -> ev.MarketingDue:
     return ev.MarketingDue(event_id=f"mail:{email}:{campaign}", email=email, campaign=campaign)
 
 
@@ -458,7 +460,7 @@ def test_sign_up_to_sent_email_with_one_click_unsubscribe(w):
     assert f"{PUBLIC_URL}/unsubscribe/{token}" in mail.text
     assert f"{PUBLIC_URL}/unsubscribe/{token}" in mail.html
     assert mail.message_id.endswith(f"@{MAIL_DOMAIN}>")
-    assert w.mail_log.statuses == {(ANN, "upsell-BOX-SUPER"): "sent"}
+    assert w.mail_log.statuses == {(ANN, "newcomer"): "sent"}
 
 
 def test_marketing_is_sent_once_never_twice(w):
@@ -514,13 +516,13 @@ def test_a_mailer_outage_leaves_sending_and_the_retry_sends_once(w):
     w.mailer.fail_next("send")
     with pytest.raises(TransientError):
         w.handle(due())
-    assert w.mail_log.status(ANN, "upsell-BOX-SUPER") == "sending"
+    assert w.mail_log.status(ANN, "newcomer") == "sending"
     assert w.mailer.sent == []
 
     w.handle(due())
     w.handle(due())
     assert len(w.mailer.sent) == 1
-    assert w.mail_log.status(ANN, "upsell-BOX-SUPER") == "sent"
+    assert w.mail_log.status(ANN, "newcomer") == "sent"
 
 
 def test_a_crash_after_sending_resends_with_the_same_message_id(w):
@@ -531,13 +533,13 @@ def test_a_crash_after_sending_resends_with_the_same_message_id(w):
     with pytest.raises(TransientError):
         w.handle(due())
     assert len(w.mailer.sent) == 1
-    assert w.mail_log.status(ANN, "upsell-BOX-SUPER") == "sending"
+    assert w.mail_log.status(ANN, "newcomer") == "sending"
 
     w.handle(due())
     w.handle(due())
     assert len(w.mailer.sent) == 2
     assert w.mailer.sent[0].message_id == w.mailer.sent[1].message_id
-    assert w.mail_log.status(ANN, "upsell-BOX-SUPER") == "sent"
+    assert w.mail_log.status(ANN, "newcomer") == "sent"
 
 
 def test_a_failure_before_sending_sends_nothing_until_the_retry(w):
@@ -595,20 +597,23 @@ def test_sync_sheet_queues_mail_only_for_consenting_rows_never_sent(w):
     w.sheet.type_row(typed)
     w.sheet.type_row(Customer(email="no@example.com", consent=False))
     w.sheet.type_row(Customer(email="sent@example.com", consent=True))
-    w.mail_log.mark("sent@example.com", "upsell-BOX-SUPER", "sent")
+    w.mail_log.mark("sent@example.com", "newcomer", "sent")
     w.sheet.type_row(Customer(email="gone@example.com", consent=True))
     w.mail_log.suppress("gone@example.com")
     w.sheet.type_row(Customer(email="super@example.com", box="BOX-SUPER", consent=True))
-    w.mail_log.mark("super@example.com", "upsell-BOX-SUPER", "sent")  # not this customer's campaign
+    w.mail_log.mark("super@example.com", "spring-sale", "sent")  # another campaign owes nothing here
 
     assert flows.sync_sheet(w.ports) == 2
     assert [(e.email, e.campaign) for e in w.queue.events(flows.MAIL)] == [
-        ("typed@example.com", "upsell-BOX-SUPER"),
-        ("super@example.com", "welcome-BOX-SUPER"),
+        ("typed@example.com", "newcomer"),
+        ("super@example.com", "newcomer"),
     ]
 
     w.drain(flows.MAIL)
-    assert sorted(m.to for m in w.mailer.sent) == ["super@example.com", "typed@example.com"]
+    assert sorted((m.to, m.subject) for m in w.mailer.sent) == [
+        ("super@example.com", "Welcome to the Super box"),
+        ("typed@example.com", "Treat yourself to the Super box"),
+    ]
     assert flows.sync_sheet(w.ports) == 0
 
 
@@ -663,3 +668,8 @@ class Mystery(ev.Event):
 def test_an_event_with_no_flow_is_permanent(w):
     with pytest.raises(PermanentError, match="mystery"):
         flows.handle(Mystery(event_id="x"), w.ports)
+
+
+def test_refund_amounts_respect_zero_decimal_currencies():
+    assert flows.format_amount(2900, "eur") == "29.00"
+    assert flows.format_amount(500, "JPY") == "500"

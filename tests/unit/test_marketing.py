@@ -12,7 +12,7 @@ URL = "https://hub.example.test/"
 KEY = "k3y"
 
 
-def compose(customer: Customer, campaign: str = "upsell-BOX-SUPER", domain: str = "shop.example"):
+def compose(customer: Customer, campaign: str = "newcomer", domain: str = "shop.example"):
     return marketing.compose(customer, campaign, CATALOG, URL, KEY, domain)
 
 
@@ -36,7 +36,7 @@ def test_the_link_carries_a_token_for_this_customer():
 
 
 def test_welcome_email_for_the_upsell_box():
-    mail = compose(Customer(email="ann@example.com", box="BOX-SUPER"), campaign="welcome-BOX-SUPER")
+    mail = compose(Customer(email="ann@example.com", box="BOX-SUPER"))
     assert mail.subject == "Welcome to the Super box"
     assert "Welcome to the Super box" in mail.text
 
@@ -57,9 +57,9 @@ def test_message_id_is_stable_per_customer_and_campaign():
     ann = Customer(email="ann@example.com")
     first = compose(ann).message_id
     assert first == compose(Customer(email="ann@example.com", name="Ann Lee")).message_id
-    assert first != compose(ann, campaign="welcome-BOX-SUPER").message_id
+    assert first != compose(ann, campaign="spring-sale").message_id
     assert first != compose(Customer(email="bob@example.com")).message_id
-    assert first.startswith("<upsell-BOX-SUPER.")
+    assert first.startswith("<newcomer.")
     assert first.endswith("@shop.example>")
 
 
