@@ -8,6 +8,7 @@ have no default outside the dev stage: `HUB_STAGE` is set per stage in
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,9 +44,33 @@ def _positive_float(value: str, name: str) -> float:
         number = float(value)
     except ValueError:
         number = -1.0
-    if number <= 0:
+    if not math.isfinite(number) or number <= 0:
         raise ConfigurationError(f"{name} must be a positive number of seconds, not {value!r}")
     return number
+
+
+def _formstack_fields(raw: str) -> dict[str, str]:
+    """The hub-field → form-label map: known hub fields only, each with a non-empty label."""
+    fields = dict(DEFAULT_FORMSTACK_FIELDS)
+    if not raw:
+        return fields
+    example = 'a JSON object such as {"email": "E-mail address"}'
+    try:
+        given = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"FORMSTACK_FIELDS must be {example}") from exc
+    if not isinstance(given, dict):
+        raise ConfigurationError(f"FORMSTACK_FIELDS must be {example}")
+    unknown = sorted(set(given) - set(DEFAULT_FORMSTACK_FIELDS))
+    if unknown:
+        raise ConfigurationError(
+            f"FORMSTACK_FIELDS: unknown hub fields {unknown}; known: {sorted(DEFAULT_FORMSTACK_FIELDS)}"
+        )
+    for key, label in given.items():
+        if not isinstance(label, str) or not label.strip():
+            raise ConfigurationError(f"FORMSTACK_FIELDS: the label of {key!r} must be the form field's label")
+        fields[key] = label.strip()
+    return fields
 
 
 @dataclass(frozen=True)
@@ -90,13 +115,7 @@ class Settings:
 
         stage = get("HUB_STAGE", "prod")
         secret_key = get("HUB_SECRET_KEY", DEV_SECRET_KEY if stage == "dev" else "")
-        fields_raw = get("FORMSTACK_FIELDS")
-        fields = dict(DEFAULT_FORMSTACK_FIELDS)
-        if fields_raw:
-            try:
-                fields.update({str(k): str(v) for k, v in json.loads(fields_raw).items()})
-            except (ValueError, AttributeError) as exc:
-                raise ConfigurationError('FORMSTACK_FIELDS must be a JSON object such as {"email": "Email"}') from exc
+        fields = _formstack_fields(get("FORMSTACK_FIELDS"))
         protocol = get("ODOO_PROTOCOL", "xmlrpc").lower()
         if protocol not in ("xmlrpc", "json2"):
             raise ConfigurationError(f"ODOO_PROTOCOL must be xmlrpc or json2, not {protocol!r}")

@@ -60,9 +60,9 @@ def consume(sqs_event: Any, ports: flows.Ports, queue: Any) -> dict[str, list[di
         receives = int(raw.get("attributes", {}).get("ApproximateReceiveCount", "1"))
         kind = "unreadable"
         try:
-            body = json.loads(record.body)
-            kind = str(body.get("kind", kind)) if isinstance(body, dict) else kind
-            event = ev.from_message(body if isinstance(body, dict) else {})
+            body = _parse(record.body)
+            kind = str(body.get("kind", kind))
+            event = ev.from_message(body)
             flows.handle(event, ports)
             logger.info("processed", extra={"event_id": event.event_id, "queue": source, "kind": kind})
         except PermanentError as exc:
@@ -79,6 +79,17 @@ def consume(sqs_event: Any, ports: flows.Ports, queue: Any) -> dict[str, list[di
             )
             failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}
+
+
+def _parse(raw: str) -> dict[str, Any]:
+    """The message's JSON object; anything else is bad data, dead-lettered at once."""
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise PermanentError(f"message body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise PermanentError("message body is not a JSON object")
+    return body
 
 
 def _dead_letter(queue: Any, source: str, message_id: str, raw_body: str, reason: str, step: str) -> None:
