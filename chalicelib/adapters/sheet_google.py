@@ -1,0 +1,481 @@
+"""The customer sheet on Google Sheets, through gspread 6.2.1 and a service account.
+
+The sheet is the shop's own document: staff read it, type rows into it by hand, add and
+reorder columns. So this adapter finds its columns by header (case-insensitively), adds
+the hub's missing headers at the end of row 1, writes only the hub's cells of a row, and
+never caches rows (the scheduled sync must see rows typed by hand). What it does cache,
+once per Lambda container, is what costs a request and rarely changes: the client and
+its token, the worksheet, and row 1; row 1 comes back with every lookup (one batched
+read with the key column), so a reordered sheet is noticed at no extra cost.
+
+Requests per call, once warm: `get` and `find_by_stripe_customer` 2 reads, `save` 1 read
+and 1 write, `all` 1 read, `ping` 1 read (Google's quota: 60 reads and 60 writes a
+minute per service account).
+
+Errors: 429, 5xx, timeouts and dropped connections are `TransientError` (429 carries
+`Retry-After`), retried a few times by `sink_retry("sheets")`; each retry redoes the whole
+operation, reading the sheet again first, so a write whose answer was lost is not done
+twice. 401/403/404 are `ConfigurationError`s saying what to fix. gspread's
+`BackOffHTTPClient` is not used: in 6.2.1 it retries 429/5xx without end.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from chalicelib.adapters.sheet_layout import EMAIL, HEADERS, STRIPE, from_cells, to_cells
+from chalicelib.domain.customer import Customer, normalise_email
+from chalicelib.errors import ConfigurationError, HubError, PermanentError, TransientError
+from chalicelib.logs import logger
+from chalicelib.retry import sink_retry
+
+if TYPE_CHECKING:
+    from gspread import Client, Worksheet
+
+    from chalicelib.settings import Settings
+
+T = TypeVar("T")
+
+GOOGLE_API_URL = "https://sheets.googleapis.com"
+# Least privilege: the hub only needs the spreadsheet it is given, not the whole Drive.
+SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
+NEW_WORKSHEET_ROWS = 1000
+NEW_WORKSHEET_COLS = 26
+RAW = "RAW"  # write values as they are: "01234" stays a string, "=1+1" stays text
+FORMATTED = "FORMATTED_VALUE"  # read what staff see, always as strings (no serial dates, no floats)
+
+
+def _sleep(seconds: float) -> None:
+    """The wait between retries; a module-level hook so tests can make retries instant."""
+    time.sleep(seconds)
+
+
+def column_letter(index: int) -> str:
+    """1 -> A, 26 -> Z, 27 -> AA."""
+    letters = ""
+    while index > 0:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def parse_service_account(text: str) -> dict[str, Any]:
+    """The service-account key as a dict, or a `ConfigurationError` saying what is wrong.
+
+    Never quotes the text: it holds a private key.
+    """
+    if not text.strip():
+        raise ConfigurationError(
+            "GOOGLE_SERVICE_ACCOUNT is not set: GOOGLE_SHEET_ID needs a service-account key "
+            "(its JSON, or a path to the JSON file)"
+        )
+    try:
+        info = json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"GOOGLE_SERVICE_ACCOUNT is not valid JSON (line {getattr(exc, 'lineno', '?')})"
+        ) from None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        raise ConfigurationError('GOOGLE_SERVICE_ACCOUNT must be a service-account key ("type": "service_account")')
+    missing = [k for k in ("client_email", "private_key", "token_uri") if not info.get(k)]
+    if missing:
+        raise ConfigurationError(f"GOOGLE_SERVICE_ACCOUNT lacks {', '.join(missing)}: download a new JSON key")
+    return info
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """HTTP `Retry-After`: delay-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _rewriting_adapter(base_url: str) -> Any:
+    """A requests transport adapter that sends Google's Sheets URLs to `base_url` instead.
+
+    gspread copies its URLs at import, so patching `gspread.urls` has no effect; the
+    session's transport is the one place where an emulator's address can be put in.
+    """
+    from requests.adapters import HTTPAdapter
+    from requests.utils import get_environ_proxies
+
+    class RewriteToEmulator(HTTPAdapter):
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            if request.url and request.url.startswith(GOOGLE_API_URL):
+                request.url = base_url + request.url[len(GOOGLE_API_URL) :]
+                # proxies were chosen for Google's host; choose again for the emulator's (NO_PROXY)
+                kwargs["proxies"] = get_environ_proxies(request.url)
+            return super().send(request, **kwargs)
+
+    return RewriteToEmulator()
+
+
+class GoogleSheet:
+    """`CustomerSheet` on a Google Sheets worksheet, for one spreadsheet and worksheet title."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._sheet_id = settings.google_sheet_id
+        self._title = settings.google_sheet_worksheet or "Customers"
+        self._api_url = (settings.google_sheets_api_url or GOOGLE_API_URL).rstrip("/")
+        self._timeout = settings.http_timeout
+        info = parse_service_account(settings.google_service_account)
+        self._client_email: str = info["client_email"]
+        self._client = self._make_client(info)  # no network: the token is fetched on first use
+        self._lock = threading.RLock()
+        self._worksheet: Worksheet | None = None
+        self._row1: list[str] | None = None  # row 1 as last read
+        self._columns: dict[str, int] = {}  # lower-cased header -> 1-based column
+        self._retry = sink_retry("sheets", sleep=lambda seconds: _sleep(seconds))
+
+    # --- the port ---------------------------------------------------------------------
+
+    def get(self, email: str) -> Customer | None:
+        """The customer whose Email cell matches (trimmed, case-insensitively), or None."""
+        return self._call(self._get, normalise_email(email))
+
+    def find_by_stripe_customer(self, stripe_customer: str) -> Customer | None:
+        """The first customer whose `Stripe customer` cell is this id, or None."""
+        stripe_customer = (stripe_customer or "").strip()
+        if not stripe_customer:
+            return None
+        return self._call(self._find_by_stripe, stripe_customer)
+
+    def save(self, customer: Customer) -> bool:
+        """Write the hub's cells of the customer's row (appending the row when missing).
+
+        Returns True when a row was added. Staff columns are never written.
+        """
+        appended: list[bool] = []  # shared by the attempts of this call
+        return self._call(self._save, customer, appended)
+
+    def all(self) -> list[Customer]:
+        """Every customer row in sheet order, rows typed by hand included (one read).
+
+        Rows without an email are skipped; a repeated email keeps its first row, the one
+        `get` and `save` use.
+        """
+        return self._call(self._all)
+
+    def ping(self) -> str:
+        """One metadata read, not retried (health must answer quickly): the sheet's name."""
+        meta = self._translated(self._client.http_client.fetch_sheet_metadata)(self._sheet_id)
+        titles = [s["properties"]["title"] for s in meta.get("sheets", [])]
+        where = f"worksheet {self._title!r}" if self._title in titles else f"worksheet {self._title!r} not yet created"
+        return f"Google Sheets {meta['properties']['title']!r}, {where}, as {self._client_email}"
+
+    # --- one attempt of each operation (retried whole by `_call`) ---------------------
+
+    def _get(self, email: str) -> Customer | None:
+        ws = self._open()
+        row = self._find_row(self._key_column(ws, EMAIL, write=False), lambda v: normalise_email(v) == email)
+        if row is None:
+            return None
+        customer = self._read_row(ws, row)
+        if customer.email != email:  # rows moved between the two reads (staff sorted the sheet)
+            raise TransientError("the sheet's rows moved while reading; reading again")
+        return customer
+
+    def _find_by_stripe(self, stripe_customer: str) -> Customer | None:
+        ws = self._open()
+        row = self._find_row(self._key_column(ws, STRIPE, write=False), lambda v: v.strip() == stripe_customer)
+        if row is None:
+            return None
+        customer = self._read_row(ws, row)
+        if customer.stripe_customer != stripe_customer:
+            raise TransientError("the sheet's rows moved while reading; reading again")
+        return customer
+
+    def _save(self, customer: Customer, appended: list[bool]) -> bool:
+        """One attempt. `appended` tells whether an earlier attempt sent the append: if its
+        answer was lost but the row is there, this attempt updates it and still says "added"."""
+        from gspread.utils import InsertDataOption
+
+        ws = self._open()
+        email = normalise_email(customer.email)
+        row = self._find_row(self._key_column(ws, EMAIL, write=True), lambda v: normalise_email(v) == email)
+        cells = to_cells(customer)
+        cells[EMAIL] = email
+        by_column = {self._columns[h.lower()]: value for h, value in cells.items()}
+        if row is None:
+            line = [""] * max(by_column)
+            for col, value in by_column.items():
+                line[col - 1] = value
+            # INSERT_ROWS: a new row is inserted after the table, so nothing below is overwritten
+            appended.append(True)
+            ws.append_rows(
+                [line], value_input_option=RAW, insert_data_option=InsertDataOption.insert_rows, table_range="A1"
+            )
+            logger.info("sheet row added", extra={"sink": "sheets"})
+            return True
+        ws.batch_update(
+            [{"range": rng, "values": [values]} for rng, values in self._row_ranges(row, by_column)],
+            value_input_option=RAW,
+        )
+        logger.info("sheet row updated", extra={"sink": "sheets", "row": row})
+        return bool(appended)
+
+    def _all(self) -> list[Customer]:
+        ws = self._open()
+        values = [list(map(str, line)) for line in ws.get(value_render_option=FORMATTED)]
+        if values and values[0] != self._row1:
+            self._set_row1(values[0])
+        customers: list[Customer] = []
+        seen: set[str] = set()
+        for line in values[1:]:
+            customer = self._customer(line)
+            if customer.email and customer.email not in seen:
+                seen.add(customer.email)
+                customers.append(customer)
+        return customers
+
+    # --- the worksheet and its headers ------------------------------------------------
+
+    def _open(self) -> Worksheet:
+        """The worksheet, opened once per container (created with the hub's headers when
+        missing), with row 1 read and the hub's missing headers added."""
+        with self._lock:
+            if self._worksheet is not None:
+                return self._worksheet
+            from gspread.exceptions import APIError, WorksheetNotFound
+
+            spreadsheet = self._client.open_by_key(self._sheet_id)
+            try:
+                ws = spreadsheet.worksheet(self._title)
+                row1 = ws.get("1:1", value_render_option=FORMATTED)
+                self._set_row1(row1[0] if row1 else [])
+            except WorksheetNotFound:
+                try:
+                    ws = spreadsheet.add_worksheet(self._title, rows=NEW_WORKSHEET_ROWS, cols=NEW_WORKSHEET_COLS)
+                    logger.info("worksheet created", extra={"sink": "sheets", "worksheet": self._title})
+                    self._set_row1([])
+                except APIError as exc:  # another container created it first
+                    if exc.response.status_code != 400 or "already exists" not in str(exc):
+                        raise
+                    ws = spreadsheet.worksheet(self._title)
+                    row1 = ws.get("1:1", value_render_option=FORMATTED)
+                    self._set_row1(row1[0] if row1 else [])
+            self._ensure_headers(ws)
+            self._worksheet = ws
+            return ws
+
+    def _set_row1(self, row1: Sequence[Any]) -> None:
+        self._row1 = [str(v) for v in row1]
+        columns: dict[str, int] = {}
+        for index, header in enumerate(self._row1, start=1):
+            key = header.strip().lower()
+            if key and key not in columns:  # a repeated header: the leftmost one is the hub's
+                columns[key] = index
+        self._columns = columns
+
+    def _missing_headers(self) -> list[str]:
+        return [h for h in HEADERS if h.lower() not in self._columns]
+
+    def _ensure_headers(self, ws: Worksheet) -> None:
+        """Add the hub's missing headers after the last header of row 1 (staff's are kept)."""
+        missing = self._missing_headers()
+        if not missing:
+            return
+        assert self._row1 is not None
+        first = len(self._row1) + 1
+        last = first + len(missing) - 1
+        self._ensure_columns(ws, last)
+        ws.batch_update(
+            [{"range": f"{column_letter(first)}1:{column_letter(last)}1", "values": [missing]}],
+            value_input_option=RAW,
+        )
+        logger.info("sheet headers added", extra={"sink": "sheets", "headers": missing})
+        self._set_row1([*self._row1, *missing])
+
+    def _ensure_columns(self, ws: Worksheet, needed: int) -> None:
+        """Grow the grid to `needed` columns. Reads the grid size fresh (staff may have
+        changed it) and grows it with appendDimension, never with an absolute resize: a
+        resize from a stale size could cut off staff columns."""
+        meta = ws.client.fetch_sheet_metadata(ws.spreadsheet_id)
+        props = next((s["properties"] for s in meta["sheets"] if s["properties"]["sheetId"] == ws.id), None)
+        if props is None:
+            self._worksheet = None
+            raise TransientError(f"worksheet {self._title!r} vanished; opening it again")
+        have = int(props["gridProperties"]["columnCount"])
+        if needed > have:
+            ws.client.batch_update(
+                ws.spreadsheet_id,
+                {
+                    "requests": [
+                        {"appendDimension": {"sheetId": ws.id, "dimension": "COLUMNS", "length": needed - have}}
+                    ]
+                },
+            )
+
+    def _key_column(self, ws: Worksheet, header: str, write: bool) -> list[str]:
+        """Fresh cells of one hub column (index 0 is row 1), read in one batch with row 1,
+        so that a sheet whose columns staff moved is noticed and the map refreshed.
+
+        `write`: the caller will write, so hub headers gone missing are put back.
+        """
+        for _ in range(3):
+            col = self._columns.get(header.lower())
+            if col is None:  # the header was gone last time: look again
+                row1 = ws.get("1:1", value_render_option=FORMATTED)
+                self._set_row1(row1[0] if row1 else [])
+                if write:
+                    self._ensure_headers(ws)
+                col = self._columns.get(header.lower())
+                if col is None:
+                    return []
+            letter = column_letter(col)
+            head, column = ws.batch_get(["1:1", f"{letter}:{letter}"], value_render_option=FORMATTED)
+            row1 = [str(v) for v in (head[0] if head else [])]
+            if row1 != self._row1:
+                logger.info("sheet headers changed", extra={"sink": "sheets"})
+                self._set_row1(row1)
+                if write:
+                    self._ensure_headers(ws)
+                if self._columns.get(header.lower()) != col:
+                    continue  # the key column moved: read it again where it is now
+            return [str(line[0]) if line else "" for line in column]
+        raise TransientError("the sheet's headers keep changing; trying again later")
+
+    @staticmethod
+    def _find_row(column: list[str], match: Callable[[str], bool]) -> int | None:
+        """The first data row (2 and below) whose cell matches."""
+        for row, value in enumerate(column[1:], start=2):
+            if value and match(value):
+                return row
+        return None
+
+    def _read_row(self, ws: Worksheet, row: int) -> Customer:
+        values = ws.get(f"{row}:{row}", value_render_option=FORMATTED)
+        return self._customer([str(v) for v in (values[0] if values else [])])
+
+    def _customer(self, line: list[str]) -> Customer:
+        cells = {}
+        for header in HEADERS:
+            col = self._columns.get(header.lower())
+            cells[header] = line[col - 1] if col and col <= len(line) else ""
+        return from_cells(cells)
+
+    @staticmethod
+    def _row_ranges(row: int, by_column: dict[int, str]) -> list[tuple[str, list[str]]]:
+        """The hub's cells of a row as A1 ranges, adjacent columns merged; staff columns
+        between them are not part of any range, so they are never written."""
+        ranges: list[tuple[str, list[str]]] = []
+        start = prev = 0
+        values: list[str] = []
+        for col in sorted(by_column):
+            if values and col == prev + 1:
+                values.append(by_column[col])
+            else:
+                if values:
+                    ranges.append((f"{column_letter(start)}{row}:{column_letter(prev)}{row}", values))
+                start, values = col, [by_column[col]]
+            prev = col
+        if values:
+            ranges.append((f"{column_letter(start)}{row}:{column_letter(prev)}{row}", values))
+        return ranges
+
+    # --- client, retries and errors ----------------------------------------------------
+
+    def _make_client(self, info: dict[str, Any]) -> Client:
+        import gspread
+        from gspread.http_client import HTTPClient
+
+        try:
+            # HTTPClient, not BackOffHTTPClient: ours are the bounded retries of sink_retry
+            client = gspread.service_account_from_dict(info, scopes=list(SCOPES), http_client=HTTPClient)
+        except ValueError:  # a malformed private key; never quote it
+            raise ConfigurationError(
+                f"GOOGLE_SERVICE_ACCOUNT: the private key of {info.get('client_email')} cannot be read; "
+                "download a new JSON key"
+            ) from None
+        client.set_timeout(self._timeout)
+        if self._api_url != GOOGLE_API_URL:
+            client.http_client.session.mount(GOOGLE_API_URL, _rewriting_adapter(self._api_url))
+        return client
+
+    def _call(self, attempt: Callable[..., T], *args: Any) -> T:
+        """Run one operation with bounded retries of its transient failures."""
+        return self._retry(self._translated(attempt))(*args)
+
+    def _translated(self, fn: Callable[..., T]) -> Callable[..., T]:
+        def run(*args: Any) -> T:
+            try:
+                return fn(*args)
+            except HubError:
+                raise
+            except Exception as exc:
+                mapped = self._map_error(exc)
+                if mapped is None:
+                    raise
+                raise mapped from exc
+
+        return run
+
+    def _map_error(self, exc: Exception) -> HubError | None:
+        """gspread, google-auth and requests errors as the hub's error kinds."""
+        import requests
+        from google.auth import exceptions as auth_errors
+        from gspread.exceptions import APIError, SpreadsheetNotFound
+
+        if isinstance(exc, SpreadsheetNotFound | PermissionError) and isinstance(exc.__cause__, APIError):
+            exc = exc.__cause__  # open_by_key re-raises 404/403 without Google's message
+        if isinstance(exc, APIError):
+            status = exc.response.status_code
+            message = str(exc.error.get("message", ""))[:300]
+            if status == 429 or status >= 500:
+                return TransientError(
+                    f"Google Sheets answered {status}: {message}",
+                    retry_after=retry_after_seconds(exc.response.headers.get("Retry-After")),
+                )
+            if status == 401:
+                return ConfigurationError(
+                    f"Google Sheets refused the credentials of {self._client_email} (401: {message}); "
+                    "check GOOGLE_SERVICE_ACCOUNT (key deleted or disabled?)"
+                )
+            if status == 403:
+                return ConfigurationError(
+                    f"no access to spreadsheet {self._sheet_id}: share the sheet with {self._client_email} "
+                    f"as Editor, and enable the Google Sheets API in its project (Google said: {message})"
+                )
+            if status == 404:
+                return ConfigurationError(f"no spreadsheet {self._sheet_id}: check GOOGLE_SHEET_ID ({message})")
+            if status == 400 and "Unable to parse range" in message:
+                # the worksheet was renamed or deleted: open (or create) it again
+                with self._lock:
+                    self._worksheet = None
+                return TransientError(f"worksheet {self._title!r} is gone ({message}); opening it again")
+            return PermanentError(f"Google Sheets refused the request ({status}: {message})")
+        if isinstance(exc, auth_errors.RefreshError):
+            reason = str(exc.args[0]) if exc.args else type(exc).__name__
+            if getattr(exc, "retryable", False):
+                return TransientError(f"Google's token endpoint failed: {reason}")
+            return ConfigurationError(
+                f"Google refused the service account {self._client_email} ({reason}); "
+                "check GOOGLE_SERVICE_ACCOUNT (key deleted, disabled or from another project?)"
+            )
+        if isinstance(exc, auth_errors.TransportError):
+            return TransientError(f"cannot reach Google's token endpoint: {type(exc).__name__}")
+        if isinstance(
+            exc,
+            requests.ConnectionError
+            | requests.Timeout
+            | requests.exceptions.ChunkedEncodingError
+            | requests.exceptions.ContentDecodingError,
+        ):
+            return TransientError(f"Google Sheets did not answer: {type(exc).__name__}")
+        if isinstance(exc, requests.RequestException):
+            return ConfigurationError(
+                f"cannot call Google Sheets at {self._api_url} ({type(exc).__name__}); check GOOGLE_SHEETS_API_URL"
+            )
+        return None

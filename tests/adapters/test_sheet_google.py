@@ -1,0 +1,468 @@
+"""The Google Sheets adapter, through real gspread and google-auth, against the Sheets fake
+over a socket: JWT auth at the fake's token endpoint, Sheets v4 calls, injected faults."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters import sheet_google
+from chalicelib.adapters.sheet_google import GOOGLE_API_URL, GoogleSheet, retry_after_seconds
+from chalicelib.adapters.sheet_layout import HEADERS
+from chalicelib.domain.customer import Customer
+from chalicelib.errors import ConfigurationError, PermanentError, TransientError
+from chalicelib.settings import Settings
+from tests.fakes import sheets as sheets_fakes
+from tests.fakes.sheets import GridRange, SheetsFake, parse_range
+
+sheets_fake = sheets_fakes.sheets_fake  # the shared fixture
+
+ANN = Customer(
+    email="ann@example.com",
+    name="Ann Lee",
+    address="1 Rue X, 01234 Lyon",
+    box="BOX-SUPER",
+    status="active",
+    consent=True,
+    stripe_customer="cus_ann",
+    signed_up="2025-01-02",
+    last_order="in_1",
+)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Retries wait for nothing; the waits they asked for are recorded."""
+    waited: list[float] = []
+    monkeypatch.setattr(sheet_google, "_sleep", waited.append)
+    return waited
+
+
+@pytest.fixture
+def account(sheets_fake: SheetsFake) -> dict[str, Any]:
+    return sheets_fake.service_account()
+
+
+def make_sheet(fake: SheetsFake, spreadsheet_id: str, account: dict[str, Any], **settings: Any) -> GoogleSheet:
+    values = {
+        "google_sheet_id": spreadsheet_id,
+        "google_service_account": json.dumps(account),
+        "google_sheets_api_url": fake.url,
+        "http_timeout": 2.0,
+        **settings,
+    }
+    return GoogleSheet(Settings(**values))
+
+
+@pytest.fixture
+def book(sheets_fake: SheetsFake, account: dict[str, Any]) -> Iterator[tuple[SheetsFake, str, GoogleSheet]]:
+    """A spreadsheet with no `Customers` worksheet yet, and the adapter on it."""
+    sid = sheets_fake.create_spreadsheet(title="Chocobox customers")
+    yield sheets_fake, sid, make_sheet(sheets_fake, sid, account)
+
+
+def data_rows(fake: SheetsFake, sid: str, title: str = "Customers") -> list[list[str]]:
+    return fake.rows(sid, title)[1:]
+
+
+# --- layout ---------------------------------------------------------------------------------
+
+
+def test_worksheet_created_with_the_hubs_headers_when_missing(book, sleeps) -> None:
+    fake, sid, sheet = book
+    assert fake.worksheet_titles(sid) == ["Sheet1"]
+
+    assert sheet.save(ANN) is True
+
+    assert fake.worksheet_titles(sid) == ["Sheet1", "Customers"]
+    rows = fake.rows(sid, "Customers")
+    assert rows[0] == list(HEADERS)
+    assert rows[1] == [
+        "ann@example.com",
+        "Ann Lee",
+        "1 Rue X, 01234 Lyon",
+        "BOX-SUPER",
+        "active",
+        "yes",
+        "cus_ann",
+        "2025-01-02",
+        "in_1",
+    ]
+    assert sheet.get("ann@example.com") == ANN
+
+
+def test_headers_found_case_insensitively_and_staff_columns_left_alone(sheets_fake, account, sleeps) -> None:
+    sid = sheets_fake.create_spreadsheet(
+        worksheets={
+            "Customers": [
+                ["Notes", " EMAIL ", "status", "NAME", "Phone"],
+                ["VIP", "Ann@Example.com", "past_due", "Ann", "0612345678"],
+                ["", "bob@example.com", "registered", "Bob", "0700000000"],
+            ]
+        }
+    )
+    sheet = make_sheet(sheets_fake, sid, account)
+
+    assert sheet.get("ann@example.com") == Customer(email="ann@example.com", name="Ann", status="past_due")
+    assert sheet.save(ANN) is False
+
+    rows = sheets_fake.rows(sid, "Customers")
+    # staff headers kept where they were; the hub's missing ones appended after them
+    assert rows[0] == ["Notes", " EMAIL ", "status", "NAME", "Phone", "Address", "Box", "Marketing consent",
+                       "Stripe customer", "Signed up", "Last order"]  # fmt: skip
+    assert rows[1][:5] == ["VIP", "ann@example.com", "active", "Ann Lee", "0612345678"]
+    assert rows[1][5:] == ["1 Rue X, 01234 Lyon", "BOX-SUPER", "yes", "cus_ann", "2025-01-02", "in_1"]
+    assert rows[2] == ["", "bob@example.com", "registered", "Bob", "0700000000"]  # row order and others untouched
+
+
+def test_staff_reordering_columns_after_the_cache_is_warm(sheets_fake, account, sleeps) -> None:
+    sid = sheets_fake.create_spreadsheet(worksheets={"Customers": [list(HEADERS)]})
+    sheet = make_sheet(sheets_fake, sid, account)
+    sheet.save(ANN)
+    # staff move Email to the end, put their own column first and sort nothing else
+    old = sheets_fake.rows(sid, "Customers")
+    moved = [["Notes", *h[1:], h[0]] for h in old]
+    moved[1][0] = "call her"
+    sheets_fake.replace_rows(sid, "Customers", moved)
+
+    assert sheet.save(Customer(email="ANN@example.com", name="Ann Updated", status="active")) is False
+
+    rows = sheets_fake.rows(sid, "Customers")
+    assert len(rows) == 2
+    assert rows[0][0] == "Notes" and rows[0][-1] == "Email"
+    assert rows[1][0] == "call her"  # the staff cell where Email used to be
+    assert rows[1][1] == "Ann Updated" and rows[1][-1] == "ann@example.com"
+    assert sheet.get("ann@example.com").name == "Ann Updated"
+
+
+def test_headers_beyond_the_grid_grow_it_without_cutting_staff_columns(sheets_fake, account, sleeps) -> None:
+    staff = [f"Staff {i}" for i in range(1, 27)]  # A..Z all taken, the grid is 26 wide
+    sid = sheets_fake.create_spreadsheet(worksheets={"Customers": [staff, ["x"] * 26]}, cols=26)
+    sheet = make_sheet(sheets_fake, sid, account)
+
+    assert sheet.save(ANN) is True
+
+    rows = sheets_fake.rows(sid, "Customers")
+    assert rows[0] == staff + list(HEADERS)
+    assert rows[1] == ["x"] * 26
+    assert rows[2][26:] == ["ann@example.com", "Ann Lee", "1 Rue X, 01234 Lyon", "BOX-SUPER", "active", "yes",
+                            "cus_ann", "2025-01-02", "in_1"]  # fmt: skip
+    assert sheets_fake.grid_size(sid, "Customers")[1] == 26 + len(HEADERS)
+
+
+# --- one row per email ------------------------------------------------------------------------
+
+
+def test_save_creates_then_updates_the_same_row(book, sleeps) -> None:
+    fake, sid, sheet = book
+    assert sheet.save(ANN) is True
+    assert sheet.save(Customer(email="  ANN@Example.COM ", name="Ann L.", status="cancelled")) is False
+    assert sheet.save(Customer(email="bob@example.com", name="Bob")) is True
+
+    rows = data_rows(fake, sid)
+    assert [r[0] for r in rows] == ["ann@example.com", "bob@example.com"]
+    assert rows[0][1] == "Ann L." and rows[0][4] == "cancelled"
+    assert sheet.get(" Ann@example.com") == Customer(email="ann@example.com", name="Ann L.", status="cancelled")
+    assert sheet.get("nobody@example.com") is None
+
+
+def test_a_row_typed_by_hand_is_updated_not_duplicated(book, sleeps) -> None:
+    fake, sid, sheet = book
+    sheet.save(ANN)
+    fake.add_row_by_hand(sid, "Customers", {"email": " Bob@Example.com ", "name": "Bob", "marketing consent": "yes"})
+
+    assert sheet.save(Customer(email="bob@example.com", name="Bob B", consent=True)) is False
+
+    assert [r[0] for r in data_rows(fake, sid)] == ["ann@example.com", "bob@example.com"]
+
+
+def test_find_by_stripe_customer(book, sleeps) -> None:
+    _fake, _sid, sheet = book
+    sheet.save(Customer(email="bob@example.com", name="Bob"))
+    sheet.save(ANN)
+
+    assert sheet.find_by_stripe_customer("cus_ann") == ANN
+    assert sheet.find_by_stripe_customer("cus_nobody") is None
+    assert sheet.find_by_stripe_customer("") is None
+
+
+def test_all_sees_rows_added_by_hand_after_the_cache_is_warm(book, sleeps) -> None:
+    fake, sid, sheet = book
+    sheet.save(ANN)
+    assert [c.email for c in sheet.all()] == ["ann@example.com"]
+
+    fake.add_row_by_hand(sid, "Customers", {"Email": "Carla@Example.com", "Name": "Carla", "Marketing consent": "y"})
+    fake.add_row_by_hand(sid, "Customers", {"Name": "no email yet"})
+    fake.add_row_by_hand(sid, "Customers", {"Email": "ann@example.com", "Name": "a duplicate typed by hand"})
+
+    everyone = sheet.all()
+    assert [c.email for c in everyone] == ["ann@example.com", "carla@example.com"]
+    assert everyone[0] == ANN
+    assert everyone[1] == Customer(email="carla@example.com", name="Carla", consent=True)
+    assert sheet.get("carla@example.com") == everyone[1]
+
+
+def test_postcodes_and_phones_stay_strings(book, sleeps) -> None:
+    fake, sid, sheet = book
+    zero = Customer(email="zoe@example.com", name="007", address="01234", stripe_customer="0042", last_order="1e3")
+    sheet.save(zero)
+
+    # stored as text, not numbers: written RAW
+    assert fake.raw_cell(sid, "Customers", "C2") == "01234"
+    assert fake.raw_cell(sid, "Customers", "B2") == "007"
+    assert sheet.get("zoe@example.com") == zero
+    assert sheet.all() == [zero]
+    assert sheet.find_by_stripe_customer("0042") == zero
+
+    # what staff type into the browser does become a number: the fake is as strict as Google
+    fake.add_row_by_hand(sid, "Customers", {"Email": "tom@example.com", "Address": "01234"})
+    assert fake.raw_cell(sid, "Customers", "C3") == 1234
+    assert sheet.get("tom@example.com").address == "1234"
+
+
+# --- faults ---------------------------------------------------------------------------------
+
+
+def test_429_then_success_writes_exactly_one_row(book, sleeps) -> None:
+    fake, sid, sheet = book
+    sheet.save(ANN)  # warm: worksheet, headers and token cached
+    fake.faults.script("429")
+
+    assert sheet.save(Customer(email="bob@example.com", name="Bob")) is True
+
+    assert fake.faults.injected["429"] == 1
+    assert sleeps == [1.0]  # the fake's Retry-After
+    assert [r[0] for r in data_rows(fake, sid)] == ["ann@example.com", "bob@example.com"]
+
+
+def test_an_append_whose_answer_is_lost_is_not_repeated(book, sleeps) -> None:
+    """Google added the row but the answer failed: the retry reads first and finds it."""
+    fake, sid, sheet = book
+    sheet.save(ANN)
+    fake.fail_after_applying(":append", 503)
+
+    assert sheet.save(Customer(email="bob@example.com", name="Bob")) is True
+
+    assert len(sleeps) == 1
+    assert [r[0] for r in data_rows(fake, sid)] == ["ann@example.com", "bob@example.com"]
+
+
+@pytest.mark.parametrize("fault", ["500", "503", "reset"])
+def test_one_failure_then_success(book, sleeps, fault: str) -> None:
+    fake, sid, sheet = book
+    sheet.save(ANN)
+    fake.faults.script(fault)
+
+    assert sheet.save(Customer(email="bob@example.com")) is True
+
+    assert fake.faults.injected[fault] == 1
+    assert len(sleeps) == 1
+    assert [r[0] for r in data_rows(fake, sid)] == ["ann@example.com", "bob@example.com"]
+
+
+def test_a_timeout_is_transient_and_retried(sheets_fake, account, sleeps) -> None:
+    sid = sheets_fake.create_spreadsheet()
+    sheet = make_sheet(sheets_fake, sid, account, http_timeout=0.3)
+    sheet.save(ANN)
+    sheets_fake.faults.timeout_delay = 0.6
+    sheets_fake.faults.script("timeout")
+
+    assert sheet.get("ann@example.com") == ANN
+    assert sheets_fake.faults.injected["timeout"] == 1
+
+
+def test_persistent_503_gives_up_with_transient_error_after_bounded_attempts(book, sleeps) -> None:
+    fake, sid, sheet = book
+    sheet.save(ANN)
+    fake.faults.script(*["503"] * 10)
+
+    with pytest.raises(TransientError, match="503"):
+        sheet.save(Customer(email="bob@example.com"))
+
+    assert fake.faults.injected["503"] == 4
+    assert len(sleeps) == 3
+    fake.faults.clear()
+    assert [r[0] for r in data_rows(fake, sid)] == ["ann@example.com"]
+
+
+def test_a_long_retry_after_is_left_to_the_queue(book, sleeps, monkeypatch) -> None:
+    """A 429 asking for more than sink_retry's longest wait stops at once, carrying the hint."""
+    fake, _sid, sheet = book
+    sheet.save(ANN)
+    from tests.fakes import http
+
+    real = http.FakeHandler.send_header
+
+    def long_retry_after(self, name: str, value: str) -> None:
+        real(self, name, "60" if name == "Retry-After" else value)
+
+    monkeypatch.setattr(http.FakeHandler, "send_header", long_retry_after)
+    fake.faults.script("429", "429")
+
+    with pytest.raises(TransientError) as caught:
+        sheet.get("ann@example.com")
+
+    assert caught.value.retry_after == 60.0
+    assert fake.faults.injected["429"] == 1 and sleeps == []
+
+
+def test_retry_after_forms() -> None:
+    assert retry_after_seconds("3") == 3.0
+    assert retry_after_seconds(None) is None
+    assert retry_after_seconds("soon") is None
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past: now
+
+
+# --- configuration errors -------------------------------------------------------------------
+
+
+def test_a_sheet_not_shared_is_a_configuration_error_naming_the_account(sheets_fake, account, sleeps) -> None:
+    sid = sheets_fake.create_spreadsheet(shared_with=["someone-else@example.iam.gserviceaccount.com"])
+    sheet = make_sheet(sheets_fake, sid, account)
+
+    with pytest.raises(ConfigurationError) as caught:
+        sheet.save(ANN)
+
+    message = str(caught.value)
+    assert f"share the sheet with {account['client_email']}" in message
+    assert sid in message
+    assert sleeps == []  # not retried
+    with pytest.raises(ConfigurationError, match="share the sheet"):
+        sheet.ping()
+
+    sheets_fake.share(sid, account["client_email"])
+    assert sheet.save(ANN) is True  # once shared, it works without a restart
+
+
+def test_an_unknown_spreadsheet_is_a_configuration_error(sheets_fake, account, sleeps) -> None:
+    sheet = make_sheet(sheets_fake, "no-such-sheet", account)
+
+    with pytest.raises(ConfigurationError, match="no spreadsheet no-such-sheet: check GOOGLE_SHEET_ID"):
+        sheet.get("ann@example.com")
+
+
+def test_a_refused_token_is_a_configuration_error(book, sleeps) -> None:
+    fake, _sid, sheet = book
+    sheet.save(ANN)
+    fake.accept_tokens = False  # every bearer token now answers 401 (google-auth refreshes, in vain)
+
+    with pytest.raises(ConfigurationError, match="401"):
+        sheet.get("ann@example.com")
+    assert sleeps == []
+
+
+def test_a_key_google_does_not_know_is_a_configuration_error(sheets_fake, sleeps) -> None:
+    sid = sheets_fake.create_spreadsheet()
+    stranger = sheets_fake.service_account(register=False)
+    sheet = make_sheet(sheets_fake, sid, stranger)
+
+    with pytest.raises(ConfigurationError, match="Invalid JWT Signature") as caught:
+        sheet.get("ann@example.com")
+    assert stranger["client_email"] in str(caught.value)
+    assert "PRIVATE KEY" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("account_text", "message"),
+    [
+        ("", "GOOGLE_SERVICE_ACCOUNT is not set"),
+        ("{not json", "not valid JSON"),
+        ('{"type": "authorized_user"}', "must be a service-account key"),
+        ('{"type": "service_account", "client_email": "a@b"}', "lacks private_key, token_uri"),
+        (
+            '{"type": "service_account", "client_email": "a@b", "token_uri": "x", "private_key": "nope"}',
+            "private key of a@b cannot be read",
+        ),
+    ],
+)
+def test_a_bad_service_account_setting_is_refused_at_construction(account_text: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        GoogleSheet(Settings(google_sheet_id="x", google_service_account=account_text))
+    assert "nope" not in str(caught.value)
+
+
+# --- economy and health -----------------------------------------------------------------------
+
+
+def test_requests_per_call_once_warm(book, sleeps) -> None:
+    fake, _sid, sheet = book
+    sheet.save(ANN)  # warm
+    tokens = fake.token_requests
+
+    before = len(fake.api_requests())
+    assert sheet.save(ANN) is False
+    save_requests = fake.api_requests()[before:]
+    # one batched read (row 1 + the Email column), one batched write of the hub's cells
+    assert [m for m, _ in save_requests] == ["GET", "POST"]
+    assert save_requests[0][1].endswith("/values:batchGet") and save_requests[1][1].endswith("/values:batchUpdate")
+
+    before = len(fake.api_requests())
+    sheet.get("ann@example.com")
+    assert len(fake.api_requests()) - before == 2
+
+    before = len(fake.api_requests())
+    sheet.all()
+    assert len(fake.api_requests()) - before == 1
+    assert fake.token_requests == tokens  # the access token is reused
+
+
+def test_ping_reads_the_sheet_every_time(book, sleeps) -> None:
+    fake, _sid, sheet = book
+    assert "not yet created" in sheet.ping()
+    sheet.save(ANN)
+    answer = sheet.ping()
+    assert "'Chocobox customers'" in answer and "worksheet 'Customers'" in answer and "not yet" not in answer
+
+    fake.faults.script("503")
+    with pytest.raises(TransientError):
+        sheet.ping()
+    assert sleeps == []  # health is not held up by retries
+
+
+def test_the_default_api_url_is_not_rewritten(account) -> None:
+    sheet = GoogleSheet(Settings(google_sheet_id="x", google_service_account=json.dumps(account)))
+    session = sheet._client.http_client.session
+    assert type(session.get_adapter(GOOGLE_API_URL + "/v4/spreadsheets/x")).__name__ == "HTTPAdapter"
+
+
+# --- the fake's range parsing -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("'Customers'!A1:Z", GridRange("Customers", 1, 1, None, 26)),
+        ("'Customers'!A:A", GridRange("Customers", 1, 1, None, 1)),
+        ("'Customers'!1:1", GridRange("Customers", 1, 1, 1, None)),
+        ("'Chef''s sheet'!B2", GridRange("Chef's sheet", 2, 2, 2, 2)),
+        ("'Customers'", GridRange("Customers", 1, 1, None, None)),
+        ("Customers!C3:D", GridRange("Customers", 3, 3, None, 4)),
+        ("Customers", GridRange("Customers", 1, 1, None, None)),
+        ("A2:AA10", GridRange(None, 2, 1, 10, 27)),
+    ],
+)
+def test_fake_parses_a1_ranges(text: str, expected: GridRange) -> None:
+    assert parse_range(text) == expected
+
+
+def test_a_worksheet_deleted_while_cached_is_created_again(book, sleeps) -> None:
+    fake, sid, sheet = book
+    sheet.save(ANN)
+    fake.delete_worksheet(sid, "Customers")  # the cached worksheet is gone: "Unable to parse range"
+
+    assert sheet.save(ANN) is True  # recreated, with its headers, and the row written again
+    assert fake.rows(sid, "Customers") == [list(HEADERS), fake.rows(sid, "Customers")[1]]
+    assert len(sleeps) == 1
+
+
+def test_permanent_error_for_a_request_google_refuses(book, sleeps, monkeypatch) -> None:
+    _fake, _sid, sheet = book
+    sheet.save(ANN)
+    monkeypatch.setattr(sheet_google, "RAW", "NOT_AN_OPTION")
+
+    with pytest.raises(PermanentError, match="400"):
+        sheet.save(ANN)
+    assert sleeps == []
