@@ -21,6 +21,7 @@ class Hub:
     """The wired hub: one per process (per Lambda container)."""
 
     def __init__(self, settings: Settings) -> None:
+        settings.check_runtime()
         self.settings = settings
         configure_backoff(settings.retry_base)
 
@@ -38,14 +39,26 @@ class Hub:
 
     @cached_property
     def queue(self):
-        """The `Queue` and `DeadLetters` ports."""
+        """The `Queue` and `DeadLetters` ports: SQS in AWS, else the embedded SQLite queue."""
+        s = self.settings
+        if s.aws_runtime:
+            from chalicelib.runtime.aws_queue import SqsQueue
+
+            return SqsQueue(s.queue_prefix, s.table, timeout=s.http_timeout)
         from chalicelib.runtime.embedded.queue import SqliteQueue
 
         return SqliteQueue(self.db)
 
     @cached_property
     def door(self):
+        """Idempotent queueing: the same Powertools code path, DynamoDB or SQLite beneath."""
         from chalicelib.runtime.door import Door
+
+        s = self.settings
+        if s.aws_runtime:
+            from chalicelib.runtime.aws import door_persistence
+
+            return Door(self.queue, door_persistence(s.table, s.http_timeout))
         from chalicelib.runtime.embedded.idempotency import SqlitePersistenceLayer
 
         return Door(self.queue, SqlitePersistenceLayer(self.db))
@@ -110,6 +123,11 @@ class Hub:
 
     @cached_property
     def mail_log(self):
+        s = self.settings
+        if s.aws_runtime:
+            from chalicelib.adapters.mail_log_dynamodb import DynamoMailLog
+
+            return DynamoMailLog(s.table, timeout=s.http_timeout)
         from chalicelib.adapters.mail_log_sqlite import SqliteMailLog
 
         return SqliteMailLog(self.db)
@@ -158,6 +176,9 @@ class Hub:
         return report
 
     def start_embedded_runtime(self, app: Any) -> bool:
+        """Deliver queued messages inside this process (`chalice local`); not with SQS."""
+        if self.settings.aws_runtime:
+            return False
         from chalicelib.runtime.embedded.runner import EmbeddedRunner
 
         self.runner = EmbeddedRunner(app, self.queue, str(self.state_dir))

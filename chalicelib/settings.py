@@ -103,6 +103,9 @@ class Settings:
     mail_backend: str = "outbox"
     http_timeout: float = 10.0
     retry_base: float = 0.5
+    table: str = ""
+    queue_prefix: str = ""
+    in_lambda: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -157,7 +160,25 @@ class Settings:
             mail_backend=backend,
             http_timeout=_positive_float(get("HUB_HTTP_TIMEOUT", "10"), "HUB_HTTP_TIMEOUT"),
             retry_base=_positive_float(get("HUB_RETRY_BASE", "0.5"), "HUB_RETRY_BASE"),
+            table=get("HUB_TABLE"),
+            queue_prefix=get("HUB_QUEUE_PREFIX"),
+            in_lambda=bool(get("AWS_LAMBDA_FUNCTION_NAME")),
         )
+
+    @property
+    def aws_runtime(self) -> bool:
+        """SQS + DynamoDB instead of the embedded SQLite runtime (`HUB_TABLE` set)."""
+        return bool(self.table)
+
+    def check_runtime(self) -> None:
+        """In Lambda, state under `HUB_STATE_DIR` would vanish with the container: refuse it."""
+        if self.in_lambda and not self.table:
+            raise ConfigurationError("HUB_TABLE is not set: in AWS the hub needs its DynamoDB table and SQS queues")
+        if self.in_lambda and not (self.google_sheet_id and self.odoo_url):
+            raise ConfigurationError(
+                "in AWS, GOOGLE_SHEET_ID and ODOO_URL must be set: the embedded sheet and stock ledger"
+                " live on a laptop's disk, not in Lambda"
+            )
 
     @property
     def mail_domain(self) -> str:

@@ -5,7 +5,9 @@ record goes INPROGRESS before the events are queued and COMPLETED after, so:
 - a duplicate of a completed delivery is acknowledged and not queued again;
 - a duplicate arriving while the first is being queued is told to retry (503);
 - a crash between the two leaves an INPROGRESS record whose short in-progress expiry
-  lets the sender's retry queue the delivery (the queues' dedupe ids absorb a double).
+  lets the sender's retry queue the delivery. If the first attempt had queued before it
+  died, the embedded queue's dedupe id absorbs the double; on standard SQS the
+  idempotent sinks do (customer by email, order by invoice id, mail by campaign).
 The same code runs in both runtimes; only the persistence layer differs.
 """
 

@@ -1,0 +1,37 @@
+"""The composition root picks the AWS runtime when HUB_TABLE is set (moto stands in for AWS)."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from chalicelib.bootstrap import get_hub, reset_hub
+from devtools import payloads
+from devtools.signing import stripe_headers
+from tests.adapters.test_aws_runtime import PREFIX, TABLE, aws  # noqa: F401 - the moto fixture
+from tests.conftest import SECRETS
+
+
+def test_webhooks_are_queued_once_on_sqs_with_dynamodb_idempotency(client, aws, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("HUB_TABLE", TABLE)
+    monkeypatch.setenv("HUB_QUEUE_PREFIX", PREFIX)
+    reset_hub()
+    body = payloads.stripe_invoice_paid("evt_aws", "in_aws", "a@example.com", "cus_a", "price_super_monthly")
+    headers = stripe_headers(body, SECRETS["STRIPE_WEBHOOK_SECRET"])
+    assert json.loads(client.http.post("/webhooks/stripe", body=body, headers=headers).body)["duplicate"] is False
+    assert json.loads(client.http.post("/webhooks/stripe", body=body, headers=headers).body)["duplicate"] is True
+
+    assert type(get_hub().queue).__name__ == "SqsQueue"
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=f"{PREFIX}payments")["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+    assert [json.loads(m["Body"])["event_id"] for m in messages] == ["stripe:evt_aws"]
+
+
+def test_in_lambda_without_a_table_the_hub_refuses_to_start(client, monkeypatch):
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "chocohub-dev")
+    reset_hub()
+    response = client.http.get("/health")
+    assert response.status_code == 503
+    assert "HUB_TABLE" in json.loads(response.body)["error"]
