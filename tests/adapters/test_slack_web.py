@@ -1,0 +1,170 @@
+"""`SlackWeb` with the real `slack_sdk` clients against the Slack Web API fake."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from chalicelib.adapters.slack_web import SlackWeb
+from chalicelib.errors import ConfigurationError, PermanentError, TransientError
+from chalicelib.settings import Settings
+from tests.fakes.slack import SlackFake, slack_fake  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(20)
+
+
+def settings_for(fake: SlackFake, token: str | None = None, timeout: float = 5.0) -> Settings:
+    return Settings(slack_bot_token=token or fake.token, slack_api_url=fake.api_url, http_timeout=timeout)
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """The waits of our own retries (sink_retry)."""
+    return []
+
+
+@pytest.fixture(autouse=True)
+def sdk_sleeps(monkeypatch) -> list[float]:
+    """The waits of slack_sdk's own retry handlers (rate limit, connection), recorded instead of slept."""
+    from slack_sdk.http_retry import builtin_handlers, handler
+
+    recorded: list[float] = []
+    for module in (builtin_handlers, handler):
+        monkeypatch.setattr(module, "time", types.SimpleNamespace(sleep=recorded.append))
+    return recorded
+
+
+def test_post_reaches_the_channel_and_thread(slack_fake, sleeps):  # noqa: F811
+    slack = SlackWeb(settings_for(slack_fake), sleep=sleeps.append)
+    slack.post("#orders", "Box paid: ann@example.com, Super box")
+    slack.post("C0OPS", "on it", thread_ts="1700000001.000100")
+
+    assert [(m["channel"], m["text"], m["thread_ts"]) for m in slack_fake.messages] == [
+        ("#orders", "Box paid: ann@example.com, Super box", ""),
+        ("C0OPS", "on it", "1700000001.000100"),
+    ]
+    assert sleeps == []
+
+
+def test_api_url_without_trailing_slash_still_reaches_the_api(slack_fake):  # noqa: F811
+    settings = Settings(slack_bot_token=slack_fake.token, slack_api_url=f"{slack_fake.url}/api", http_timeout=5)
+    SlackWeb(settings).post("#orders", "hello")
+    assert len(slack_fake.messages) == 1
+
+
+def test_rate_limited_then_success_posts_exactly_once(slack_fake, sleeps, sdk_sleeps):  # noqa: F811
+    slack_fake.faults.script("429")
+    SlackWeb(settings_for(slack_fake), sleep=sleeps.append).post("#orders", "hello")
+
+    assert slack_fake.faults.injected["429"] == 1
+    assert [m["text"] for m in slack_fake.messages] == ["hello"]
+    assert len(sdk_sleeps) == 1 and 1.0 <= sdk_sleeps[0] < 2.0  # slack_sdk honoured Retry-After: 1
+    assert sleeps == []
+
+
+def test_rate_limited_beyond_the_sdk_retry_goes_to_our_bounded_retry(slack_fake, sleeps, sdk_sleeps):  # noqa: F811
+    slack_fake.faults.script(*["429"] * 8)
+    with pytest.raises(TransientError) as caught:
+        SlackWeb(settings_for(slack_fake), sleep=sleeps.append).post("#orders", "hello")
+    assert caught.value.retry_after == 1.0
+    assert sleeps == [1.0, 1.0, 1.0]  # our retries wait what Retry-After says
+    assert len(sdk_sleeps) == 4  # one SDK retry per attempt
+    assert slack_fake.messages == []
+
+
+@pytest.mark.parametrize("fault", ["500", "503", "reset"])
+def test_server_error_then_success(slack_fake, sleeps, sdk_sleeps, fault):  # noqa: F811
+    slack_fake.faults.script(fault)
+    SlackWeb(settings_for(slack_fake), sleep=sleeps.append).post("#orders", "hello")
+    assert len(slack_fake.messages) == 1
+    # slack_sdk retries a reset connection itself; a 5xx is ours to retry.
+    assert (len(sdk_sleeps), len(sleeps)) == ((1, 0) if fault == "reset" else (0, 1))
+
+
+def test_slow_api_is_a_transient_error(slack_fake, sleeps):  # noqa: F811
+    slack_fake.faults.timeout_delay = 1.0
+    slack_fake.faults.script("timeout", "timeout", "timeout", "timeout")
+    with pytest.raises(TransientError):
+        SlackWeb(settings_for(slack_fake, timeout=0.2), sleep=sleeps.append).post("#orders", "hello")
+    assert len(sleeps) == 3
+
+
+def test_invalid_token_is_a_configuration_error_without_retries(slack_fake, sleeps):  # noqa: F811
+    with pytest.raises(ConfigurationError, match=r"invalid_auth.*SLACK_BOT_TOKEN") as caught:
+        SlackWeb(settings_for(slack_fake, token="xoxb-wrong"), sleep=sleeps.append).post("#orders", "hello")
+    assert "xoxb-wrong" not in str(caught.value)
+    assert slack_fake.calls == ["chat.postMessage"]
+    assert sleeps == []
+
+
+def test_channel_the_bot_is_not_in_says_to_invite_it(sleeps):
+    fake = SlackFake(channels={"#orders": True, "#ops": False})
+    fake.start()
+    try:
+        slack = SlackWeb(settings_for(fake), sleep=sleeps.append)
+        with pytest.raises(PermanentError, match=r"not_in_channel.*invite the bot to #ops") as caught:
+            slack.post("#ops", "hello")
+        assert not isinstance(caught.value, ConfigurationError)
+        with pytest.raises(PermanentError, match=r"channel_not_found.*SLACK_CHANNEL"):
+            slack.post("#nowhere", "hello")
+        slack.post("#orders", "hello")
+        assert [m["channel"] for m in fake.messages] == ["#orders"]
+        assert sleeps == []
+    finally:
+        fake.stop()
+
+
+def test_respond_posts_an_ephemeral_answer_to_the_response_url(slack_fake, sleeps):  # noqa: F811
+    SlackWeb(settings_for(slack_fake), sleep=sleeps.append).respond(slack_fake.response_url("T1-42"), "3 customers")
+    assert slack_fake.responses == [{"id": "T1-42", "text": "3 customers", "response_type": "ephemeral"}]
+    assert slack_fake.messages == []
+
+
+def test_respond_retries_a_server_error(slack_fake, sleeps):  # noqa: F811
+    slack_fake.faults.script("503")
+    SlackWeb(settings_for(slack_fake), sleep=sleeps.append).respond(slack_fake.response_url("7"), "done")
+    assert [r["text"] for r in slack_fake.responses] == ["done"]
+    assert len(sleeps) == 1
+
+
+def test_respond_to_an_expired_url_is_permanent(slack_fake, sleeps):  # noqa: F811
+    slack_fake.expired.add("old")
+    with pytest.raises(PermanentError, match="expired_url"):
+        SlackWeb(settings_for(slack_fake), sleep=sleeps.append).respond(slack_fake.response_url("old"), "late")
+    assert sleeps == []
+
+
+def test_ping_names_the_team_and_bot(slack_fake):  # noqa: F811
+    assert SlackWeb(settings_for(slack_fake)).ping() == f"Slack team chocohub as chocobot ({slack_fake.api_url})"
+    assert slack_fake.calls == ["auth.test"]
+
+
+def test_ping_with_a_wrong_token_is_a_configuration_error(slack_fake):  # noqa: F811
+    with pytest.raises(ConfigurationError, match="invalid_auth"):
+        SlackWeb(settings_for(slack_fake, token="xoxb-revoked")).ping()
+
+
+def test_unreachable_api_is_transient(sleeps):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(slack_bot_token="xoxb-x", slack_api_url=f"http://127.0.0.1:{port}/api/", http_timeout=2)
+    with pytest.raises(TransientError, match="unreachable"):
+        SlackWeb(settings, sleep=sleeps.append).post("#orders", "hello")
+    assert len(sleeps) == 3
+
+
+def test_no_client_and_no_sdk_before_first_use():
+    code = (
+        "import sys; from chalicelib.adapters.slack_web import SlackWeb; from chalicelib.settings import Settings; "
+        "s = SlackWeb(Settings(slack_bot_token='xoxb-x')); "
+        "print(s._client, 'slack_sdk' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None False"
