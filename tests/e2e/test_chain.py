@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import fcntl
 import re
 import time
@@ -13,12 +11,29 @@ import pytest
 
 from devtools import payloads
 from tests.e2e.conftest import client_for, wait_for
+from tests.e2e.sinks import EmbeddedSinks, Order, RealSinks, customer
+from tests.fakes.services import FakeServices
 
 pytestmark = pytest.mark.e2e
 
 
-def test_signups_payment_and_slack_reach_every_sink(start_hub, state):
-    hub = start_hub()
+@pytest.fixture(params=["embedded", "real"])
+def backend(request, state):
+    """The chain runs twice: on the embedded defaults, and on every real adapter pointed
+    at its service's protocol fake. Same scenario, same outcome."""
+    if request.param == "embedded":
+        yield {}, EmbeddedSinks(state)
+        return
+    services = FakeServices().start()
+    try:
+        yield services.env(), RealSinks(services)
+    finally:
+        services.stop()
+
+
+def test_signups_payment_and_slack_reach_every_sink(start_hub, state, backend):
+    env, sinks = backend
+    hub = start_hub(env)
     client = client_for(hub)
 
     assert client.formstack(payloads.formstack_form("5001", "ann@example.com", box="Classic")).status == 200
@@ -29,14 +44,13 @@ def test_signups_payment_and_slack_reach_every_sink(start_hub, state):
     assert client.stripe(invoice).status == 200
     assert client.stripe(invoice).json()["duplicate"] is True
 
-    orders = wait_for(state.orders, what="the confirmed order")
-    assert [(o["client_order_ref"], o["state"], o["email"]) for o in orders] == [("in_e2e", "sale", "ann@example.com")]
-    ann = wait_for(lambda: (c := state.customer("ann@example.com")) and c["Status"] == "active" and c, what="Ann")
+    orders = wait_for(sinks.orders, what="the confirmed order")
+    assert orders == [Order("in_e2e", "sale", "ann@example.com", "BOX-SUPER")]
+    ann = wait_for(lambda: (c := customer(sinks, "ann@example.com")) and c["Status"] == "active" and c, what="Ann")
     assert ann["Stripe customer"] == "cus_ann" and ann["Box"] == "BOX-SUPER"
-    assert state.customer("bob@example.com")["Marketing consent"] == "no"
+    assert wait_for(lambda: customer(sinks, "bob@example.com"), what="Bob")["Marketing consent"] == "no"
 
-    [path] = wait_for(state.emails, what="the marketing email")
-    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    [message] = wait_for(sinks.emails, what="the marketing email")
     assert message["To"] == "ann@example.com"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     unsubscribe_url = re.fullmatch(r"<(.+)>", message["List-Unsubscribe"]).group(1)
@@ -45,8 +59,8 @@ def test_signups_payment_and_slack_reach_every_sink(start_hub, state):
     answer = client.slack_command(payloads.slack_command("find ann@example.com"))
     assert answer.status == 200 and "active" in answer.json()["text"]
     assert client.slack_event(payloads.slack_mention("EvE2E", "stats")).status == 200
-    wait_for(lambda: any("customers" in m["text"] for m in state.slack()), what="the mention's reply")
-    assert any("in_e2e" in m["text"] for m in state.slack())
+    wait_for(lambda: any("customers" in t for t in sinks.slack_texts()), what="the mention's reply")
+    assert any("in_e2e" in t for t in sinks.slack_texts())
 
     # One click, as a mail client does it (RFC 8058): consent becomes no.
     request = urllib.request.Request(
@@ -57,12 +71,13 @@ def test_signups_payment_and_slack_reach_every_sink(start_hub, state):
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
-    wait_for(lambda: state.customer("ann@example.com")["Marketing consent"] == "no", what="consent no")
+    wait_for(lambda: customer(sinks, "ann@example.com")["Marketing consent"] == "no", what="consent no")
 
     # A new sign-up form from Ann, consenting again, must not mail her after she left.
     assert client.formstack(payloads.formstack_form("5003", "ann@example.com", box="Super")).status == 200
     wait_for(lambda: state.queued() == 0, what="the queues to drain")
-    assert len(state.emails()) == 1
+    assert len(sinks.emails()) == 1
+    assert len(sinks.customers()) == 2 and len(sinks.orders()) == 1
 
 
 def test_bad_requests_get_their_4xx_and_touch_no_sink(start_hub, state):

@@ -21,6 +21,7 @@ class Faults:
         self._kinds: tuple[str, ...] = KINDS
         self._rng = random.Random(seed)
         self.timeout_delay = 2.0
+        self.retry_after = "1"  # the Retry-After a 429 carries, in seconds
         self.injected: Counter[str] = Counter()
 
     def script(self, *kinds: str) -> None:

@@ -50,14 +50,18 @@ class FakeHandler(BaseHTTPRequestHandler):
         payload = json.dumps({"error": {"code": status, "message": f"injected {status}"}}).encode()
         self.send_response(status)
         if status == 429:
-            self.send_header("Retry-After", "1")
+            self.send_header("Retry-After", self.fake.faults.retry_after)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
         return True
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+    # Looked up at call time, so a subclass that overrides `_serve` is honoured.
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
 
 class HttpFake:

@@ -181,8 +181,6 @@ class _OdooHandler(FakeHandler):
         except _Inject as inject:
             self._apply_fault(inject.kind)
 
-    do_GET = do_POST = _serve  # the base class bound its own _serve to these names
-
 
 def _like(pattern: str, value: str, insensitive: bool) -> bool:
     """SQL (I)LIKE, with PostgreSQL's backslash escape."""

@@ -185,7 +185,12 @@ class SmtpFake:
         return AuthResult(success=ok, handled=False)
 
     def start(self) -> str:
+        import logging
+
         from aiosmtpd.controller import Controller
+
+        # aiosmtpd logs a deprecation of its own Session.login_data on every AUTH.
+        logging.getLogger("mail.log").setLevel(logging.ERROR)
 
         self._folder = Path(tempfile.mkdtemp(prefix="smtp-fake-"))
         self.ca_path, cert_path, key_path = make_certificates(self._folder)
