@@ -42,7 +42,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 chaos: $(STAMP)
-	$(BIN)/python -m devtools.chaos
+	$(BIN)/python -m tests.chaos
 
 replay: $(STAMP)
 	env HUB_STATE_DIR=$(HUB_STATE_DIR) $(BIN)/python -m chalicelib replay $(ARGS)

@@ -15,6 +15,9 @@ from chalicelib.runtime.embedded.runner import under_chalice_local
 app = Chalice(app_name="chocohub")
 
 FORM = "application/x-www-form-urlencoded"
+# Both consumers write the Google Sheet (60 writes a minute per service account):
+# two Lambdas each at most, SQS's smallest maximum concurrency.
+SHEET_WRITERS = 2
 
 
 @app.route("/webhooks/formstack", methods=["POST"], content_types=[FORM, "application/json"])
@@ -52,12 +55,12 @@ def health():
     return web.health(get_hub)
 
 
-@app.on_sqs_message(queue=SIGNUPS, batch_size=10)
+@app.on_sqs_message(queue=SIGNUPS, batch_size=10, maximum_concurrency=SHEET_WRITERS)
 def on_signup(event):
     return get_hub().consume(event)
 
 
-@app.on_sqs_message(queue=PAYMENTS, batch_size=10)
+@app.on_sqs_message(queue=PAYMENTS, batch_size=10, maximum_concurrency=SHEET_WRITERS)
 def on_payment(event):
     return get_hub().consume(event)
 

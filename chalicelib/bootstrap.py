@@ -153,9 +153,12 @@ class Hub:
     # --- what the entry points call --------------------------------------------------
 
     def consume(self, sqs_event: Any) -> dict:
-        from chalicelib.runtime.consumer import consume
+        from chalicelib.runtime.consumer import consume, settle_partial_batch
 
-        return consume(sqs_event, self.ports, self.queue)
+        response = consume(sqs_event, self.ports, self.queue)
+        if self.settings.aws_runtime:
+            settle_partial_batch(sqs_event, response, self.queue)
+        return response
 
     def sync_sheet(self) -> int:
         return flows.sync_sheet(self.ports)

@@ -140,6 +140,13 @@ class SqsQueue:
         except Exception as exc:
             raise aws_error(exc, f"queue {self.logical(queue)}") from exc
 
+    def delete(self, queue: str, receipt: str) -> None:
+        """Delete a processed delivery (what Lambda does for a batch that succeeds)."""
+        try:
+            self._sqs.delete_message(QueueUrl=self._queue_url(queue), ReceiptHandle=receipt)
+        except Exception as exc:
+            raise aws_error(exc, f"queue {self.logical(queue)}") from exc
+
     def retry_later(self, queue: str, receipt: str, delay: float) -> None:
         """Hide a failed delivery for `delay` seconds (capped below SQS's 12 hours).
 

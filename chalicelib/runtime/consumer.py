@@ -81,6 +81,29 @@ def consume(sqs_event: Any, ports: flows.Ports, queue: Any) -> dict[str, list[di
     return {"batchItemFailures": failures}
 
 
+class BatchItemsFailed(Exception):
+    """Some records of a batch failed; they go back to the queue, the others are done."""
+
+
+def settle_partial_batch(sqs_event: Any, response: dict[str, list[dict[str, str]]], queue: Any) -> None:
+    """Make a partial batch failure safe in Lambda without `ReportBatchItemFailures`.
+
+    Chalice never sets `FunctionResponseTypes: [ReportBatchItemFailures]` on its SQS
+    event source mappings, and without it Lambda ignores a returned failure list and
+    deletes the whole batch: the failed messages would be lost. So the successful
+    records are deleted here, and the batch is failed by raising: Lambda then deletes
+    nothing, and only the failed records come back (after their retry delay).
+    """
+    failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+    if not failed:
+        return
+    for record in sqs_event:
+        raw = record.to_dict()
+        if raw.get("messageId") not in failed:
+            queue.delete(queue_name(raw), record.receipt_handle)
+    raise BatchItemsFailed(f"{len(failed)} of the batch's records failed and will be retried")
+
+
 def _parse(raw: str) -> dict[str, Any]:
     """The message's JSON object; anything else is bad data, dead-lettered at once."""
     try:

@@ -35,3 +35,63 @@ def test_in_lambda_without_a_table_the_hub_refuses_to_start(client, monkeypatch)
     response = client.http.get("/health")
     assert response.status_code == 503
     assert "HUB_TABLE" in json.loads(response.body)["error"]
+
+
+def test_a_partial_batch_failure_in_lambda_loses_nothing(client, aws, monkeypatch):  # noqa: F811
+    """Chalice sets no ReportBatchItemFailures: the consumer deletes what succeeded and
+    fails the invocation, so Lambda gives back only the failed record."""
+    import pytest
+
+    from chalicelib.runtime.consumer import BatchItemsFailed
+
+    monkeypatch.setenv("HUB_TABLE", TABLE)
+    monkeypatch.setenv("HUB_QUEUE_PREFIX", PREFIX)
+    reset_hub()
+    hub = get_hub()
+    poison = {
+        "kind": "invoice_paid",
+        "event_id": "stripe:evt_p",
+        "invoice_id": "in_p",
+        "email": "p@example.com",
+        "price_ids": ["price_unknown"],
+    }
+    waiting = {
+        "kind": "invoice_paid",
+        "event_id": "stripe:evt_w",
+        "invoice_id": "in_w",
+        "email": "",
+        "stripe_customer": "cus_not_yet_known",
+        "price_ids": ["price_super_monthly"],
+    }
+    hub.queue.send("payments", poison, dedupe_id="p")
+    hub.queue.send("payments", waiting, dedupe_id="w")
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=f"{PREFIX}payments")["QueueUrl"]
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    assert len(received) == 2
+    arn = f"arn:aws:sqs:eu-west-1:123456789012:{PREFIX}payments"
+    event = {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m["Attributes"],
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": "eu-west-1",
+            }
+            for m in received
+        ]
+    }
+    import app as app_module
+
+    with pytest.raises(BatchItemsFailed):
+        app_module.on_payment(event, None)
+    [letter] = hub.queue.list()
+    assert letter.body["event_id"] == "stripe:evt_p"
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    # The poison record was parked and deleted; the waiting one is hidden for its retry, not lost.
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert attributes["ApproximateNumberOfMessages"] == "0"
