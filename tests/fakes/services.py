@@ -18,13 +18,22 @@ SHEET_ID = "chocohub-customers-sheet"
 WORKSHEET = "Customers"
 
 
+SES_REGION = "eu-west-1"
+SES_SENDER = "hello@shop.example"
+
+
 class FakeServices:
-    def __init__(self, odoo_protocol: str = "xmlrpc") -> None:
+    """`odoo_protocol` picks Odoo's API; `mail` picks SMTP (aiosmtpd) or SES v2 (a moto
+    server in this process, reached through AWS_ENDPOINT_URL)."""
+
+    def __init__(self, odoo_protocol: str = "xmlrpc", mail: str = "smtp") -> None:
         self.sheets = SheetsFake()
         self.odoo = OdooFake()
         self.smtp = SmtpFake()
         self.slack = SlackFake()
         self.odoo_protocol = odoo_protocol
+        self.mail = mail
+        self._moto: Any = None
         self._account: dict[str, Any] = {}
 
     @property
@@ -36,11 +45,38 @@ class FakeServices:
             fake.start()
         self._account = self.sheets.service_account()
         self.sheets.create_spreadsheet(SHEET_ID, worksheets={"Sheet1": []}, shared_with=[self._account["client_email"]])
+        if self.mail == "ses":
+            import boto3
+            from moto.server import ThreadedMotoServer
+
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._moto.start()
+            boto3.client("sesv2", **self._aws_client_args()).create_email_identity(EmailIdentity=SES_SENDER)
         return self
 
     def stop(self) -> None:
         for fake in self.all:
             fake.stop()
+        if self._moto is not None:
+            self._moto.stop()
+
+    def _aws_env(self) -> dict[str, str]:
+        host, port = self._moto.get_host_and_port()
+        return {
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_DEFAULT_REGION": SES_REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+
+    def _aws_client_args(self) -> dict[str, str]:
+        env = self._aws_env()
+        return {
+            "endpoint_url": env["AWS_ENDPOINT_URL"],
+            "region_name": SES_REGION,
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
 
     def env(self) -> dict[str, str]:
         """The hub's settings for every real adapter, pointed at the fakes."""
@@ -51,12 +87,18 @@ class FakeServices:
             "GOOGLE_SERVICE_ACCOUNT": json.dumps(self._account),
             "GOOGLE_SHEETS_API_URL": self.sheets.url,
             **self.odoo.env(self.odoo_protocol),
-            "SMTP_URL": self.smtp.url,
-            "MAIL_FROM": "chocohub <hello@shop.example>",
-            # The SMTP fake's certificate is self-signed: trust its CA the standard way.
-            "SSL_CERT_FILE": str(self.smtp.ca_path),
+            "MAIL_FROM": f"chocohub <{SES_SENDER}>",
             "SLACK_BOT_TOKEN": self.slack.token,
             "SLACK_API_URL": self.slack.api_url,
+            **(
+                self._aws_env() | {"MAIL_BACKEND": "ses"}
+                if self.mail == "ses"
+                else {
+                    "SMTP_URL": self.smtp.url,
+                    # The SMTP fake's certificate is self-signed: trust its CA the standard way.
+                    "SSL_CERT_FILE": str(self.smtp.ca_path),
+                }
+            ),
         }
 
     def set_fault_rate(self, rate: float, timeout_delay: float = 1.0, retry_after: str = "1", seed: int = 0) -> None:
@@ -86,6 +128,14 @@ class FakeServices:
         return self.odoo.orders()
 
     def emails(self) -> list[EmailMessage]:
+        if self.mail == "ses":
+            from email import message_from_string, policy
+
+            from moto.core import DEFAULT_ACCOUNT_ID
+            from moto.ses.models import ses_backends
+
+            sent = ses_backends[DEFAULT_ACCOUNT_ID][SES_REGION].sent_messages
+            return [message_from_string(m.raw_data, policy=policy.default) for m in sent]
         return self.smtp.messages
 
     def slack_texts(self) -> list[str]:
