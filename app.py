@@ -52,7 +52,7 @@ def unsubscribe(token):
 
 @app.route("/health", methods=["GET"])
 def health():
-    return web.health(get_hub)
+    return web.health(app.current_request, get_hub)
 
 
 @app.on_sqs_message(queue=SIGNUPS, batch_size=10, maximum_concurrency=SHEET_WRITERS)

@@ -171,7 +171,10 @@ class Settings:
         return bool(self.table)
 
     def check_runtime(self) -> None:
-        """In Lambda, state under `HUB_STATE_DIR` would vanish with the container: refuse it."""
+        """Refuse to run half-configured: without the key that signs unsubscribe links
+        (outside dev), or in Lambda on state that would vanish with the container."""
+        if not self.secret_key:
+            raise ConfigurationError("HUB_SECRET_KEY is not set (it signs unsubscribe links; only dev has a default)")
         if self.in_lambda and not self.table:
             raise ConfigurationError("HUB_TABLE is not set: in AWS the hub needs its DynamoDB table and SQS queues")
         if self.in_lambda and not (self.google_sheet_id and self.odoo_url):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import hmac
 import html
 import json
 from typing import Any
@@ -169,12 +170,19 @@ def _unsubscribe_email(hub: Hub, token: str) -> str:
         raise Rejection(400, str(exc)) from exc
 
 
+def _unavailable(exc: ConfigurationError) -> Response:
+    logger.error("not configured", extra={"reason": str(exc)})
+    return _page(503, "Please try again later", "<p>This page is not available right now.</p>")
+
+
 def unsubscribe_page(request: Any, hub_factory: Any, token: str) -> Response:
     """GET: a page with one button; a link scanner's GET must not unsubscribe anyone."""
     try:
         email = _unsubscribe_email(hub_factory(), token)
     except Rejection as exc:
         return _page(exc.status, "Link not valid", f"<p>{html.escape(exc.message)}.</p>")
+    except ConfigurationError as exc:
+        return _unavailable(exc)
     return _page(
         200,
         "Unsubscribe",
@@ -189,7 +197,10 @@ UNSUBSCRIBE_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"]
 
 def unsubscribe(request: Any, hub_factory: Any, token: str) -> Response:
     """POST: RFC 8058 one-click (mail clients) or the page's button (people)."""
-    hub = hub_factory()
+    try:
+        hub = hub_factory()
+    except ConfigurationError as exc:
+        return _unavailable(exc)
     try:
         email = _unsubscribe_email(hub, token)
         raw = _body(request, UNSUBSCRIBE_TYPES)
@@ -207,11 +218,21 @@ def unsubscribe(request: Any, hub_factory: Any, token: str) -> Response:
     return _page(200, "Unsubscribed", f"<p>{html.escape(email)} will get no more marketing email from us.</p>")
 
 
-def health(hub_factory: Any) -> Response:
+def health(request: Any, hub_factory: Any) -> Response:
+    """Liveness and each backend's adapter and state. What each backend said (database
+    names, counts, accounts) is shown only to a caller with the admin bearer token."""
     try:
         hub = hub_factory()
     except ConfigurationError as exc:
         return _json(503, {"status": "misconfigured", "error": str(exc)})
     backends = hub.health()
     ok = all(b.get("ok") for b in backends.values())
+    if not _is_admin(request, hub.settings.admin_token):
+        backends = {name: {"adapter": b["adapter"], "ok": b["ok"]} for name, b in backends.items()}
     return _json(200, {"status": "ok" if ok else "degraded", "stage": hub.settings.stage, "backends": backends})
+
+
+def _is_admin(request: Any, admin_token: str) -> bool:
+    """A bearer token equal to HUB_ADMIN_TOKEN (compared in constant time); none is set: no one."""
+    given = header(request.headers, "Authorization").removeprefix("Bearer ").strip()
+    return bool(admin_token) and hmac.compare_digest(given.encode(), admin_token.encode())

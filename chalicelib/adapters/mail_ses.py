@@ -71,7 +71,9 @@ class SesMailer:
                 try:
                     self._client = boto3.client("sesv2", config=config)
                 except NoRegionError as exc:
-                    raise ConfigurationError("SES needs an AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)") from exc
+                    raise ConfigurationError(
+                        "SES needs an AWS region: set AWS_DEFAULT_REGION (Lambda sets it itself)"
+                    ) from exc
             return self._client
 
     def send(self, email: Email) -> None:
@@ -152,7 +154,7 @@ class _SesErrors:
         if isinstance(exc, NoCredentialsError | PartialCredentialsError):
             return ConfigurationError(f"SES: no usable AWS credentials ({exc})")
         if isinstance(exc, NoRegionError):
-            return ConfigurationError("SES needs an AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)")
+            return ConfigurationError("SES needs an AWS region: set AWS_DEFAULT_REGION (Lambda sets it itself)")
         if isinstance(exc, ParamValidationError):  # this email's data, not the service
             return PermanentError(f"SES refused the request's parameters: {exc}")
         if isinstance(exc, ConnectionError | HTTPClientError):  # endpoint down, timeouts, resets

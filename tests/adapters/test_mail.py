@@ -339,7 +339,7 @@ def test_ses_without_region_is_a_configuration_error(aws_env, monkeypatch):
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    with pytest.raises(ConfigurationError, match="AWS_REGION"):
+    with pytest.raises(ConfigurationError, match="AWS_DEFAULT_REGION"):
         SesMailer(ses_settings()).send(make_email())
 
 

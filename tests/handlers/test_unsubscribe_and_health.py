@@ -50,6 +50,35 @@ def test_post_without_the_one_click_body_is_400(client, hub):
     assert not hub.mail_log.is_suppressed("ann@example.com")
 
 
+def test_health_details_need_the_admin_token(client, monkeypatch):
+    from chalicelib.bootstrap import reset_hub
+
+    monkeypatch.setenv("HUB_ADMIN_TOKEN", "admin-t0ken")
+    reset_hub()
+    public = json.loads(client.http.get("/health").body)["backends"]["sheet"]
+    assert public == {"adapter": "SqliteSheet", "ok": True}
+    wrong = client.http.get("/health", headers={"Authorization": "Bearer nope"})
+    assert "detail" not in json.loads(wrong.body)["backends"]["sheet"]
+    admin = client.http.get("/health", headers={"Authorization": "Bearer admin-t0ken"})
+    assert json.loads(admin.body)["backends"]["sheet"]["detail"] == "embedded sheet, 0 rows"
+
+
+def test_without_a_secret_key_outside_dev_the_hub_refuses_to_run(hub_env, monkeypatch):
+    from chalice.test import Client
+
+    import app as app_module
+    from chalicelib.bootstrap import reset_hub
+    from tests.conftest import ROOT
+
+    monkeypatch.delenv("HUB_SECRET_KEY")
+    reset_hub()
+    with Client(app_module.app, project_dir=str(ROOT), stage_name="prod") as prod:
+        response = prod.http.get("/health")
+        assert response.status_code == 503
+        assert "HUB_SECRET_KEY" in json.loads(response.body)["error"]
+        assert prod.http.get("/unsubscribe/abc.def").status_code == 503
+
+
 def test_health_reports_each_backend(client):
     response = client.http.get("/health")
     assert response.status_code == 200
