@@ -14,7 +14,7 @@ HUB_STATE_DIR ?= .hub
 DEV_ENV := STRIPE_WEBHOOK_SECRET=$(STRIPE_WEBHOOK_SECRET) SLACK_SIGNING_SECRET=$(SLACK_SIGNING_SECRET) \
 	FORMSTACK_HMAC_KEY=$(FORMSTACK_HMAC_KEY) HUB_STATE_DIR=$(HUB_STATE_DIR)
 
-.PHONY: setup run demo test lint format chaos replay clean
+.PHONY: setup run demo test lint format chaos replay bench clean
 
 setup: $(STAMP)
 
@@ -49,3 +49,6 @@ replay: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.throughput
