@@ -117,7 +117,10 @@ class Settings:
             return value or default
 
         stage = get("HUB_STAGE", "prod")
-        secret_key = get("HUB_SECRET_KEY", DEV_SECRET_KEY if stage == "dev" else "")
+        in_lambda = bool(get("AWS_LAMBDA_FUNCTION_NAME"))
+        # The dev key is public (it is in this file): never let a deployed stage use it,
+        # even one named dev (`chalice deploy` without --stage deploys dev).
+        secret_key = get("HUB_SECRET_KEY", DEV_SECRET_KEY if stage == "dev" and not in_lambda else "")
         fields = _formstack_fields(get("FORMSTACK_FIELDS"))
         protocol = get("ODOO_PROTOCOL", "xmlrpc").lower()
         if protocol not in ("xmlrpc", "json2"):
@@ -162,7 +165,7 @@ class Settings:
             retry_base=_positive_float(get("HUB_RETRY_BASE", "0.5"), "HUB_RETRY_BASE"),
             table=get("HUB_TABLE"),
             queue_prefix=get("HUB_QUEUE_PREFIX"),
-            in_lambda=bool(get("AWS_LAMBDA_FUNCTION_NAME")),
+            in_lambda=in_lambda,
         )
 
     @property

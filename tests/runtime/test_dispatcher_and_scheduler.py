@@ -91,3 +91,16 @@ def test_rate_expressions():
     assert rate_seconds("rate(1 minute)") == 60
     assert rate_seconds("rate(2 hours)") == 7200
     assert rate_seconds("cron(0 9 * * ? *)") is None
+
+
+def test_a_message_that_keeps_crashing_the_consumer_is_redriven(queue):
+    from chalicelib.runtime.embedded.dispatcher import REDRIVE_AFTER
+
+    queue.send("work", {"n": 1}, dedupe_id="1")
+    dispatcher = Dispatcher(make_app([], crash=True), queue)
+    for _ in range(REDRIVE_AFTER + 1):
+        queue.release_all()
+        dispatcher.deliver_once()
+    assert queue.depth() == {}
+    [letter] = queue.list()
+    assert "crashed" in letter.reason and letter.step == "worker"

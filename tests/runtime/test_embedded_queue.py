@@ -96,3 +96,20 @@ def test_redrive_moves_a_delivery_to_the_dead_letters_atomically(queue):
     assert queue.depth() == {}
     [letter] = queue.list()
     assert letter.reason == "gave up"
+
+
+def test_a_failed_commit_leaves_no_transaction_open(tmp_path):
+    import sqlite3
+
+    db = Database(tmp_path / "hub.sqlite3")
+    db.script(
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);"
+    )
+    db.connection().execute("PRAGMA foreign_keys = ON")
+    with pytest.raises(sqlite3.IntegrityError), db.transaction() as conn:
+        conn.execute("INSERT INTO child (p) VALUES (42)")  # fails only at COMMIT
+    assert not db.connection().in_transaction
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO parent (id) VALUES (1)")
+    assert db.query("SELECT COUNT(*) AS n FROM parent")[0]["n"] == 1

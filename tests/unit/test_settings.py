@@ -167,3 +167,18 @@ def test_an_unreadable_service_account_path_names_the_setting(tmp_path):
 )
 def test_mail_domain(mail_from, domain):
     assert Settings.from_env({"MAIL_FROM": mail_from}).mail_domain == domain
+
+
+def test_a_deployed_dev_stage_never_gets_the_public_dev_key():
+    settings = Settings.from_env({"HUB_STAGE": "dev", "AWS_LAMBDA_FUNCTION_NAME": "chocohub-dev"})
+    assert settings.secret_key == ""
+    with pytest.raises(ConfigurationError, match="HUB_SECRET_KEY"):
+        settings.check_runtime()
+
+
+def test_in_lambda_the_embedded_state_is_refused():
+    base = {"AWS_LAMBDA_FUNCTION_NAME": "chocohub", "HUB_SECRET_KEY": "k"}
+    with pytest.raises(ConfigurationError, match="HUB_TABLE"):
+        Settings.from_env(base).check_runtime()
+    with pytest.raises(ConfigurationError, match="GOOGLE_SHEET_ID"):
+        Settings.from_env({**base, "HUB_TABLE": "t"}).check_runtime()

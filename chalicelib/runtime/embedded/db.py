@@ -79,10 +79,13 @@ class Database:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # Also when COMMIT itself fails (disk full): a connection left inside its
+            # transaction would hold the write lock and stall every other thread.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def script(self, sql: str) -> None:
         self.connection().executescript(sql)

@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.logs import logger
+from chalicelib.runtime.consumer import MAX_RECEIVES
 from chalicelib.runtime.embedded.queue import Received, SqliteQueue
 
 REGION = "local"
+# The consumer dead-letters a failing message itself after MAX_RECEIVES deliveries;
+# this backstop only catches messages that crash it before it can.
+REDRIVE_AFTER = MAX_RECEIVES + 2
 ACCOUNT = "000000000000"
 
 
@@ -91,6 +95,15 @@ class Dispatcher:
         return delivered
 
     def _deliver(self, consumer: Consumer, batch: list[Received]) -> None:
+        # SQS's redrive policy: a message whose deliveries keep crashing the consumer
+        # (so it never settles it itself) is parked instead of retried for ever.
+        for message in [m for m in batch if m.receive_count > REDRIVE_AFTER]:
+            self.queue.redrive(
+                consumer.queue, message.receipt, f"the consumer crashed on it {REDRIVE_AFTER} times", consumer.name
+            )
+        batch = [m for m in batch if m.receive_count <= REDRIVE_AFTER]
+        if not batch:
+            return
         event = {"Records": [sqs_record(m) for m in batch]}
         try:
             result = consumer.handler(event, LocalContext(consumer.name))
