@@ -227,20 +227,31 @@ def format_amount(amount: int, currency: str) -> str:
 # --- mail ------------------------------------------------------------------------
 
 
+# How long a claim to send an email holds off other deliveries of it.
+MAIL_LEASE_SECONDS = 60.0
+
+
 def marketing_due(event: ev.MarketingDue, ports: Ports) -> None:
     """Send the campaign's one email, unless it was sent, consent is gone, or they left."""
     customer = ports.sheet.get(event.email)
     if customer is None or not customer.consent or ports.mail_log.is_suppressed(event.email):
         return
-    if ports.mail_log.status(event.email, event.campaign) == "sent":
-        return
     email = marketing.compose(
         customer, event.campaign, ports.catalog, ports.public_url, ports.secret_key, ports.mail_domain
     )
-    # Recorded before and after: a crash in between leaves `sending`, and the retry
-    # sends again with the same Message-ID (at least once beats never).
-    ports.mail_log.mark(event.email, event.campaign, "sending")
-    ports.mailer.send(email)
+    # Claimed before sending, so two deliveries at once send one email; marked after.
+    # A crash in between leaves a claim that expires, and the retry sends again with the
+    # same Message-ID (at least once beats never, and the window is one SMTP exchange).
+    claim = ports.mail_log.claim(event.email, event.campaign, MAIL_LEASE_SECONDS)
+    if claim == "sent":
+        return
+    if claim == "busy":
+        raise TransientError("another delivery is sending this email right now", retry_after=MAIL_LEASE_SECONDS)
+    try:
+        ports.mailer.send(email)
+    except Exception:
+        ports.mail_log.mark(event.email, event.campaign, "failed")
+        raise
     ports.mail_log.mark(event.email, event.campaign, "sent")
 
 

@@ -116,7 +116,14 @@ class MailLog(Protocol):
     """What was sent to whom: the idempotency of marketing email, and its unsubscribes."""
 
     def status(self, email: str, campaign: str) -> str | None:
-        """`sending`, `sent` or None for never tried."""
+        """`sending`, `sent`, `failed` or None for never tried."""
+
+    def claim(self, email: str, campaign: str, lease_seconds: float) -> str:
+        """Take the right to send, atomically: `claimed`, or `sent` (it went out
+        already), or `busy` (another delivery claimed it less than `lease_seconds` ago).
+
+        A claim older than the lease is taken over: its holder died mid-send.
+        """
 
     def mark(self, email: str, campaign: str, status: str) -> None: ...
 

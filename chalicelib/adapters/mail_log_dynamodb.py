@@ -53,6 +53,32 @@ class DynamoMailLog:
         item = self._get(f"mail#{email}#{campaign}")
         return item["status"]["S"] if item and "status" in item else None
 
+    def claim(self, email: str, campaign: str, lease_seconds: float) -> str:
+        """A conditional write: taken when never tried, failed, or claimed longer ago than
+        the lease; else the item says whether it was `sent` or is `busy`."""
+        now = time.time()
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key=self._key(f"mail#{email}#{campaign}"),
+                UpdateExpression="SET #s = :sending, updated_at = :now",
+                ConditionExpression=(
+                    "attribute_not_exists(#s) OR (#s <> :sent AND (#s <> :sending OR updated_at < :stale))"
+                ),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":sending": {"S": "sending"},
+                    ":sent": {"S": "sent"},
+                    ":now": {"N": str(now)},
+                    ":stale": {"N": str(now - lease_seconds)},
+                },
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise aws_error(exc, f"mail log (table {self.table_name})") from exc
+            return "sent" if self.status(email, campaign) == "sent" else "busy"
+        return "claimed"
+
     def mark(self, email: str, campaign: str, status: str) -> None:
         """Record the status. The first time an (email, campaign) becomes `sent`, the sent
         counter goes up in the same transaction; a repeated mark does not count again."""

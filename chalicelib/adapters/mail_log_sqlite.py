@@ -24,6 +24,23 @@ class SqliteMailLog:
         rows = self.db.query("SELECT status FROM mail_log WHERE email = ? AND campaign = ?", (email, campaign))
         return rows[0]["status"] if rows else None
 
+    def claim(self, email: str, campaign: str, lease_seconds: float) -> str:
+        now = time.time()
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT status, updated_at FROM mail_log WHERE email = ? AND campaign = ?", (email, campaign)
+            ).fetchone()
+            if row and row["status"] == "sent":
+                return "sent"
+            if row and row["status"] == "sending" and row["updated_at"] > now - lease_seconds:
+                return "busy"
+            conn.execute(
+                "INSERT INTO mail_log (email, campaign, status, updated_at) VALUES (?, ?, 'sending', ?)"
+                " ON CONFLICT (email, campaign) DO UPDATE SET status = 'sending', updated_at = excluded.updated_at",
+                (email, campaign, now),
+            )
+        return "claimed"
+
     def mark(self, email: str, campaign: str, status: str) -> None:
         with self.db.transaction() as conn:
             conn.execute(

@@ -304,10 +304,25 @@ class FakeMailLog(Faulty):
         self.statuses: dict[tuple[str, str], str] = {}
         self.history: list[tuple[str, str, str]] = []
         self.suppressed: set[str] = set()
+        self.claimed_at: dict[tuple[str, str], float] = {}
+        self.now = 0.0  # the clock claims are leased on; tests move it
 
     def status(self, email: str, campaign: str) -> str | None:
         self._enter("status")
         return self.statuses.get((email, campaign))
+
+    def claim(self, email: str, campaign: str, lease_seconds: float) -> str:
+        """As the real logs: a `sending` claim holds for `lease_seconds` of `self.now`."""
+        self._enter("claim")
+        status = self.statuses.get((email, campaign))
+        if status == "sent":
+            return "sent"
+        if status == "sending" and self.claimed_at[(email, campaign)] > self.now - lease_seconds:
+            return "busy"
+        self.statuses[(email, campaign)] = "sending"
+        self.claimed_at[(email, campaign)] = self.now
+        self.history.append((email, campaign, "sending"))
+        return "claimed"
 
     def mark(self, email: str, campaign: str, status: str) -> None:
         self._enter("mark")

@@ -511,12 +511,12 @@ def test_unsubscribe_of_an_address_not_in_the_sheet_suppresses_it_without_a_row(
     assert w.sheet.rows == []
 
 
-def test_a_mailer_outage_leaves_sending_and_the_retry_sends_once(w):
+def test_a_mailer_outage_releases_the_claim_and_the_retry_sends_once(w):
     w.handle(signup(consent=True))
     w.mailer.fail_next("send")
     with pytest.raises(TransientError):
         w.handle(due())
-    assert w.mail_log.status(ANN, "newcomer") == "sending"
+    assert w.mail_log.status(ANN, "newcomer") == "failed"
     assert w.mailer.sent == []
 
     w.handle(due())
@@ -529,12 +529,16 @@ def test_a_crash_after_sending_resends_with_the_same_message_id(w):
     # At least once beats never: a crash between the send and its "sent" mark means a
     # second send on the retry, recognisable as the same message by its Message-ID.
     w.handle(signup(consent=True))
-    w.mail_log.fail_next("mark", skip=1)  # "sending" is recorded, "sent" is not
+    w.mail_log.fail_next("mark")  # claimed and sent, but "sent" is never recorded
     with pytest.raises(TransientError):
         w.handle(due())
     assert len(w.mailer.sent) == 1
     assert w.mail_log.status(ANN, "newcomer") == "sending"
 
+    with pytest.raises(TransientError) as busy:  # the claim holds while it may be in flight
+        w.handle(due())
+    assert busy.value.retry_after == flows.MAIL_LEASE_SECONDS
+    w.mail_log.now += flows.MAIL_LEASE_SECONDS + 1
     w.handle(due())
     w.handle(due())
     assert len(w.mailer.sent) == 2
@@ -542,9 +546,17 @@ def test_a_crash_after_sending_resends_with_the_same_message_id(w):
     assert w.mail_log.status(ANN, "newcomer") == "sent"
 
 
+def test_two_deliveries_at_once_send_one_email(w):
+    w.handle(signup(consent=True))
+    assert w.mail_log.claim(ANN, "newcomer", flows.MAIL_LEASE_SECONDS) == "claimed"  # the other delivery
+    with pytest.raises(TransientError):
+        w.handle(due())
+    assert w.mailer.sent == []
+
+
 def test_a_failure_before_sending_sends_nothing_until_the_retry(w):
     w.handle(signup(consent=True))
-    w.mail_log.fail_next("mark")
+    w.mail_log.fail_next("claim")
     with pytest.raises(TransientError):
         w.handle(due())
     assert w.mailer.sent == []
