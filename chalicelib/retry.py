@@ -7,7 +7,11 @@ attempt goes back to the queue, which retries later with its own, longer backoff
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from chalicelib.errors import TransientError
@@ -24,6 +28,33 @@ def configure_backoff(base_seconds: float) -> None:
     """Set the first backoff step of every sink's retries (see `Settings.retry_base`)."""
     global _backoff_base
     _backoff_base = base_seconds
+
+
+def parse_retry_after(value: str | float | None) -> float | None:
+    """HTTP `Retry-After` as seconds from now, or None when there is no usable hint.
+
+    Every adapter reads a server's hint through this one function, so all sinks agree on
+    it. The header is delay-seconds (`"120"`) or an HTTP-date, and a date already past
+    means "now" (0.0). Missing, unreadable, negative or non-finite values give None: a
+    server's garbage never becomes a wait, the caller's own backoff applies instead.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            seconds = float(text)
+        except ValueError:  # not a number: an HTTP-date, or garbage
+            try:
+                moment = parsedate_to_datetime(text)
+            except (TypeError, ValueError, IndexError):
+                return None
+            if moment.tzinfo is None:  # "-0000" parses as naive; HTTP dates are always GMT
+                moment = moment.replace(tzinfo=UTC)
+            return max(0.0, moment.timestamp() - time.time())
+    else:
+        seconds = float(value)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def sink_retry(

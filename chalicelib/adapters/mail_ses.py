@@ -17,7 +17,7 @@ from typing import Any
 from chalicelib.adapters.mime import to_mime
 from chalicelib.errors import ConfigurationError, PermanentError, TransientError
 from chalicelib.ports import Email
-from chalicelib.retry import sink_retry
+from chalicelib.retry import parse_retry_after, sink_retry
 from chalicelib.settings import Settings
 
 THROTTLED = {"TooManyRequestsException", "ThrottlingException", "Throttling", "LimitExceededException"}
@@ -146,7 +146,7 @@ class _SesErrors:
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
             if code in THROTTLED or code in SERVER_SIDE or status == 429 or status >= 500:
                 retry_after = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("retry-after")
-                return TransientError(f"SES {code or status}: {message}", retry_after=_seconds(retry_after))
+                return TransientError(f"SES {code or status}: {message}", retry_after=parse_retry_after(retry_after))
             if code in CONFIGURATION:
                 what = CONFIGURATION[code].format(sender=self.mailer.sender_address)
                 return ConfigurationError(f"SES {code}: {what} ({message})")
@@ -161,11 +161,4 @@ class _SesErrors:
             return TransientError(f"SES unreachable: {type(exc).__name__}: {exc}")
         if isinstance(exc, BotoCoreError):  # e.g. credentials not fetched from the container: retry
             return TransientError(f"SES client error: {type(exc).__name__}: {exc}")
-        return None
-
-
-def _seconds(value: Any) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
         return None

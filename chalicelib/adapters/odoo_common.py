@@ -16,9 +16,7 @@ flow again, which searches by reference (or email) before creating anything.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -26,8 +24,11 @@ from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.errors import ConfigurationError, HubError, PermanentError, TransientError
 from chalicelib.logs import logger
 from chalicelib.ports import StockOrder
-from chalicelib.retry import sink_retry
+from chalicelib.retry import parse_retry_after, sink_retry
 from chalicelib.settings import Settings
+
+# The old name, still imported by odoo_json2 and odoo_xmlrpc: one function, chalicelib.retry's.
+retry_after_seconds = parse_retry_after
 
 # `done` is the locked state of Odoo 16 and earlier; from Odoo 17 a locked order stays `sale`.
 CONFIRMED_STATES = frozenset({"sale", "done"})
@@ -49,20 +50,6 @@ def record_id(value: Any) -> int | None:
     if isinstance(value, (list, tuple)) and value:
         return record_id(value[0])
     return None
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """HTTP `Retry-After` (seconds or an HTTP date) as seconds from now, or None."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 def odoo_message(text: Any, limit: int = 400) -> str:

@@ -25,14 +25,13 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.adapters.sheet_layout import EMAIL, HEADERS, STRIPE, from_cells, to_cells
 from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.errors import ConfigurationError, HubError, PermanentError, TransientError
 from chalicelib.logs import logger
-from chalicelib.retry import sink_retry
+from chalicelib.retry import parse_retry_after, sink_retry
 
 if TYPE_CHECKING:
     from gspread import Client, Worksheet
@@ -86,20 +85,6 @@ def parse_service_account(text: str) -> dict[str, Any]:
     if missing:
         raise ConfigurationError(f"GOOGLE_SERVICE_ACCOUNT lacks {', '.join(missing)}: download a new JSON key")
     return info
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """HTTP `Retry-After`: delay-seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def _rewriting_adapter(base_url: str) -> Any:
@@ -436,7 +421,7 @@ class GoogleSheet:
             if status == 429 or status >= 500:
                 return TransientError(
                     f"Google Sheets answered {status}: {message}",
-                    retry_after=retry_after_seconds(exc.response.headers.get("Retry-After")),
+                    retry_after=parse_retry_after(exc.response.headers.get("Retry-After")),
                 )
             if status == 401:
                 return ConfigurationError(

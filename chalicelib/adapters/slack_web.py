@@ -13,7 +13,7 @@ from http.client import HTTPException
 from typing import Any
 
 from chalicelib.errors import ConfigurationError, PermanentError, TransientError
-from chalicelib.retry import sink_retry
+from chalicelib.retry import parse_retry_after, sink_retry
 from chalicelib.settings import Settings
 
 # The token is wrong, revoked or lacks a scope: an operator must fix SLACK_BOT_TOKEN.
@@ -36,16 +36,13 @@ MAX_RATE_LIMIT_WAIT = 8.0
 
 
 def _retry_after(headers: Any) -> float | None:
-    """Retry-After (seconds) from a header mapping whose values may be lists."""
-    if not headers:
-        return None
-    for name, value in dict(headers).items():
+    """Retry-After from slack_sdk's header mappings, whose names keep the server's case
+    and whose values may be lists."""
+    for name, value in dict(headers or {}).items():
         if name.lower() == "retry-after":
-            value = value[0] if isinstance(value, list | tuple) else value
-            try:
-                return float(value)
-            except (TypeError, ValueError):
-                return None
+            if isinstance(value, list | tuple):
+                value = value[0] if value else None
+            return parse_retry_after(value)
     return None
 
 

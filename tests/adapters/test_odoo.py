@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from chalicelib import flows
-from chalicelib.adapters.odoo_common import OdooStock, escape_like, record_id, retry_after_seconds
+from chalicelib.adapters.odoo_common import OdooStock, escape_like, record_id
 from chalicelib.adapters.odoo_json2 import OdooJson2, named_arguments
 from chalicelib.adapters.odoo_xmlrpc import OdooXmlRpc
 from chalicelib.bootstrap import Hub
@@ -435,9 +435,6 @@ def test_ping_does_not_retry(stock: OdooStock, fake: OdooFake, sleeps: list[floa
 def test_helpers() -> None:
     assert escape_like("a_b%c\\d@x.com") == "a\\_b\\%c\\\\d@x.com"
     assert [record_id(v) for v in (7, [7], [7, "Ann"], False, None, [])] == [7, 7, 7, None, None, None]
-    assert retry_after_seconds("3") == 3.0
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
-    assert retry_after_seconds("soon") is None
     assert named_arguments("search_read", [[["a", "=", 1]]], {"fields": ["id"]}) == {
         "domain": [["a", "=", 1]],
         "fields": ["id"],

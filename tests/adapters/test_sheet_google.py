@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters import sheet_google
-from chalicelib.adapters.sheet_google import GOOGLE_API_URL, GoogleSheet, retry_after_seconds
+from chalicelib.adapters.sheet_google import GOOGLE_API_URL, GoogleSheet
 from chalicelib.adapters.sheet_layout import HEADERS
 from chalicelib.domain.customer import Customer
 from chalicelib.errors import ConfigurationError, PermanentError, TransientError
@@ -307,13 +307,6 @@ def test_a_long_retry_after_is_left_to_the_queue(book, sleeps, monkeypatch) -> N
 
     assert caught.value.retry_after == 60.0
     assert fake.faults.injected["429"] == 1 and sleeps == []
-
-
-def test_retry_after_forms() -> None:
-    assert retry_after_seconds("3") == 3.0
-    assert retry_after_seconds(None) is None
-    assert retry_after_seconds("soon") is None
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past: now
 
 
 # --- configuration errors -------------------------------------------------------------------
