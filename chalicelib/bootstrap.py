@@ -122,6 +122,17 @@ class Hub:
         return SlackOutbox(self.state_dir / "outbox" / "slack.jsonl")
 
     @cached_property
+    def locks(self):
+        s = self.settings
+        if s.aws_runtime:
+            from chalicelib.runtime.locks import DynamoLocks
+
+            return DynamoLocks(s.table, s.http_timeout)
+        from chalicelib.runtime.locks import LocalLocks
+
+        return LocalLocks()
+
+    @cached_property
     def mail_log(self):
         s = self.settings
         if s.aws_runtime:
@@ -143,6 +154,7 @@ class Hub:
             queue=self.queue,
             mail_log=self.mail_log,
             dead_letters=self.queue,
+            locks=self.locks,
             catalog=self.catalog,
             public_url=s.public_url,
             secret_key=s.require_secret_key(),

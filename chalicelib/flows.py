@@ -19,6 +19,7 @@ from chalicelib.errors import PermanentError, TransientError
 from chalicelib.ports import (
     CustomerSheet,
     DeadLetters,
+    Locks,
     Mailer,
     MailLog,
     Notifier,
@@ -44,6 +45,7 @@ class Ports:
     queue: Queue
     mail_log: MailLog
     dead_letters: DeadLetters
+    locks: Locks
     catalog: Catalog
     public_url: str
     secret_key: str
@@ -75,11 +77,16 @@ def handle(event: ev.Event, ports: Ports) -> None:
 
 
 def _save_customer(ports: Ports, change: CustomerChange) -> Customer:
-    """Apply `change` to the sheet; queue the marketing email a new consent may owe."""
-    before = ports.sheet.get(change.email)
-    after = apply_change(before, change, ports.today())
-    if after != before:
-        ports.sheet.save(after)
+    """Apply `change` to the sheet; queue the marketing email a new consent may owe.
+
+    The row's read-change-write holds the customer's lock: a concurrent delivery for the
+    same email would otherwise undo this change, or append a second row.
+    """
+    with ports.locks.hold(f"customer:{change.email}"):
+        before = ports.sheet.get(change.email)
+        after = apply_change(before, change, ports.today())
+        if after != before:
+            ports.sheet.save(after)
     if after.consent and not (before and before.consent):
         queue_marketing(ports, after)
     return after

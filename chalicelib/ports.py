@@ -6,6 +6,7 @@ once, so a flow may run twice for one event and must not double any effect.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -110,6 +111,13 @@ class Queue(Protocol):
 
     def retry_later(self, queue: str, receipt: str, delay: float) -> None:
         """Hide a failed delivery for `delay` seconds before it is delivered again."""
+
+
+class Locks(Protocol):
+    """Mutual exclusion between concurrent deliveries (sheet rows have no conditional write)."""
+
+    def hold(self, key: str) -> AbstractContextManager[None]:
+        """Hold `key` for the `with` block; raises `TransientError` when another holds it."""
 
 
 class MailLog(Protocol):

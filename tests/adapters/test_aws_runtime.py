@@ -459,6 +459,7 @@ def test_the_shared_consumer_on_an_sqs_batch(queue, mail_log):
     from chalice.app import SQSEvent
 
     from chalicelib.runtime.consumer import consume
+    from chalicelib.runtime.locks import DynamoLocks
 
     sheet = FlakySheet("flaky@example.com")
     ports = flows.Ports(
@@ -469,6 +470,7 @@ def test_the_shared_consumer_on_an_sqs_batch(queue, mail_log):
         queue=queue,
         mail_log=mail_log,
         dead_letters=queue,
+        locks=DynamoLocks(TABLE),
         catalog=Catalog.load(None),
         public_url="https://hub.example.test",
         secret_key="test-secret",
@@ -503,3 +505,20 @@ def test_the_shared_consumer_on_an_sqs_batch(queue, mail_log):
     assert sheet.row("ok@example.com").consent is True
     [due] = receive(f"{PREFIX}mail")
     assert json.loads(due["Body"])["kind"] == "marketing_due"
+
+
+def test_a_customer_lock_is_held_once_and_a_dead_holders_lease_ends(aws, monkeypatch):
+    from chalicelib.runtime import locks
+    from chalicelib.runtime.locks import DynamoLocks
+
+    first, second = DynamoLocks(TABLE), DynamoLocks(TABLE)
+    with first.hold("customer:a@x.co"):
+        with pytest.raises(TransientError, match="another delivery"), second.hold("customer:a@x.co"):
+            pass
+        with second.hold("customer:b@x.co"):
+            pass
+    with second.hold("customer:a@x.co"):
+        pass
+    monkeypatch.setattr(locks, "LEASE_SECONDS", -1)  # a holder that died: its lease is over
+    with first.hold("customer:c@x.co"), second.hold("customer:c@x.co"):
+        pass

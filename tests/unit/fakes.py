@@ -22,6 +22,7 @@ from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.errors import PermanentError, TransientError
 from chalicelib.ports import DeadLetter, Email, StockOrder
+from chalicelib.runtime.locks import LocalLocks
 
 TODAY = "2025-06-01"
 PUBLIC_URL = "https://hub.example.test"
@@ -363,6 +364,7 @@ def build_ports(
         queue=q,
         mail_log=mail_log or FakeMailLog(),
         dead_letters=q,
+        locks=LocalLocks(),
         catalog=catalog or Catalog.load(None),
         public_url=PUBLIC_URL,
         secret_key=SECRET_KEY,
