@@ -14,11 +14,9 @@ discard happen once, which SQS alone cannot promise.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +24,7 @@ from chalicelib.errors import ConfigurationError
 from chalicelib.logs import logger
 from chalicelib.ports import DeadLetter
 from chalicelib.runtime.aws import DLQ_SUFFIX, QUEUES, AwsClients, aws_error, error_code, physical_name
+from chalicelib.runtime.letters import letter_id
 
 # A message may stay hidden 12 hours at most, counted from its receive, and a Lambda
 # runs 15 minutes at most after it: a delay up to the difference is always accepted.
@@ -46,13 +45,6 @@ PARKED, REPLAYING, REPLAYED, DISCARDED = "parked", "replaying", "replayed", "dis
 
 # Characters SQS accepts in a message attribute value (XML 1.0's); others are replaced.
 _NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def letter_id(message_id: str) -> str:
-    """A short id operators can type, derived from the failed message's SQS id (as the
-    embedded runtime does), so every copy of one dead letter shares it."""
-    seed = message_id or uuid.uuid4().hex
-    return hashlib.sha256(seed.encode()).hexdigest()[:12]
 
 
 def _attribute(value: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.runtime.embedded.db import Database
 from chalicelib.runtime.embedded.queue import SqliteQueue
+from chalicelib.runtime.letters import letter_id
 
 
 @pytest.fixture
@@ -79,6 +80,7 @@ def test_dead_letters_are_parked_once_listed_replayed_once_and_discarded(queue):
     queue.dead_letter("q", {"kind": "x"}, "bad data", "x → step", message_id="m1")
     [letter] = queue.list()
     assert (letter.reason, letter.step, letter.body) == ("bad data", "x → step", {"kind": "x"})
+    assert letter.id == letter_id("m1")  # the id the AWS runtime gives the same message
     assert queue.replay(letter.id) is True
     assert queue.replay(letter.id) is False
     assert queue.depth() == {"q": 1}

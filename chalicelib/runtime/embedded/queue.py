@@ -3,7 +3,6 @@ per-queue dedupe of messages still waiting, and dead letters with their reasons.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -12,15 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.ports import DeadLetter
+from chalicelib.runtime import letters
 from chalicelib.runtime.embedded.db import Database
 
 VISIBILITY_TIMEOUT = 30.0
-
-
-def _letter_id(message_id: str) -> str:
-    """A short id operators can type; derived from the message id, so parking is idempotent."""
-    seed = message_id or uuid.uuid4().hex
-    return hashlib.sha256(seed.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -62,7 +56,7 @@ class SqliteQueue:
             conn.execute(
                 "INSERT OR IGNORE INTO dead_letters (id, queue, body, reason, step, failed_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (_letter_id(message_id), queue, json.dumps(body), reason, step, time.time()),
+                (letters.letter_id(message_id), queue, json.dumps(body), reason, step, time.time()),
             )
 
     def retry_later(self, queue: str, receipt: str, delay: float) -> None:
@@ -111,7 +105,7 @@ class SqliteQueue:
             conn.execute(
                 "INSERT OR IGNORE INTO dead_letters (id, queue, body, reason, step, failed_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (_letter_id(row["id"]), queue, row["body"], reason, step, time.time()),
+                (letters.letter_id(row["id"]), queue, row["body"], reason, step, time.time()),
             )
 
     def release_all(self) -> int:
