@@ -16,6 +16,8 @@ from chalicelib.domain.catalog import Catalog
 from chalicelib.retry import configure_backoff
 from chalicelib.settings import Settings
 
+BACKENDS = ("sheet", "stock", "mailer", "notifier")
+
 
 class Hub:
     """The wired hub: one per process (per Lambda container)."""
@@ -175,10 +177,14 @@ class Hub:
     def sync_sheet(self) -> int:
         return flows.sync_sheet(self.ports)
 
+    def adapters(self) -> dict[str, dict[str, str]]:
+        """Which adapter each backend uses, without calling any of them."""
+        return {name: {"adapter": type(getattr(self, name)).__name__} for name in (*BACKENDS, "queue")}
+
     def health(self) -> dict[str, Any]:
         """Each backend: the adapter in use and whether it answers."""
         report: dict[str, Any] = {}
-        for name in ("sheet", "stock", "mailer", "notifier"):
+        for name in BACKENDS:
             try:
                 adapter = getattr(self, name)
                 report[name] = {"adapter": type(adapter).__name__, "ok": True, "detail": adapter.ping()}

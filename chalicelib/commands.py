@@ -20,6 +20,12 @@ HELP = (
 )
 
 
+def changes_state(text: str) -> bool:
+    """True for a command that acts (`retry all`, `retry <id>`), not one that only reads."""
+    words = _strip_mention(text).split()
+    return len(words) > 1 and words[0].lower() == "retry"
+
+
 def answer(text: str, ports: Ports) -> str:
     """The reply to a command line; unknown commands get the help."""
     words = _strip_mention(text).split()

@@ -14,7 +14,7 @@ from datetime import date
 from chalicelib import commands, marketing
 from chalicelib.domain import events as ev
 from chalicelib.domain.catalog import Catalog
-from chalicelib.domain.customer import Customer, CustomerChange, apply_change, valid_email
+from chalicelib.domain.customer import Customer, CustomerChange, apply_change, email_digest, valid_email
 from chalicelib.errors import PermanentError, TransientError
 from chalicelib.ports import (
     CustomerSheet,
@@ -94,7 +94,7 @@ def _save_customer(ports: Ports, change: CustomerChange) -> Customer:
 
 def queue_marketing(ports: Ports, customer: Customer) -> None:
     """Queue the newcomer email of a consenting customer (the mail flow sends it once)."""
-    due = ev.MarketingDue(event_id=f"mail:{customer.email}:{ev.NEWCOMER}", email=customer.email)
+    due = ev.MarketingDue(event_id=f"mail:{email_digest(customer.email)}:{ev.NEWCOMER}", email=customer.email)
     ports.queue.send(MAIL, ev.to_message(due), dedupe_id=due.event_id)
 
 

@@ -18,7 +18,9 @@ from chalice import Response
 from chalicelib import commands
 from chalicelib.bootstrap import Hub
 from chalicelib.domain import events as ev
+from chalicelib.domain.customer import email_digest
 from chalicelib.errors import ConfigurationError, PermanentError
+from chalicelib.flows import queue_for
 from chalicelib.ingress import formstack as formstack_in
 from chalicelib.ingress import slack as slack_in
 from chalicelib.ingress import stripe as stripe_in
@@ -148,12 +150,14 @@ def slack_commands(request: Any, hub: Hub) -> Response:
     slack_in.verify(raw, request.headers, secret)
     fields = slack_in.parse_command(raw)
     text = fields.get("text", "")
-    future = _command_pool.submit(commands.answer, text, hub.ports)
-    try:
-        return _json(200, {"response_type": "ephemeral", "text": future.result(timeout=COMMAND_DEADLINE)})
-    except concurrent.futures.TimeoutError:
-        pass
-    # Too slow for Slack's 3 s: answer now, and send the real answer to response_url.
+    if not commands.changes_state(text):
+        future = _command_pool.submit(commands.answer, text, hub.ports)
+        try:
+            return _json(200, {"response_type": "ephemeral", "text": future.result(timeout=COMMAND_DEADLINE)})
+        except concurrent.futures.TimeoutError:
+            pass
+    # Too slow for Slack's 3 s, or one that acts (it must run once, not again after a
+    # timeout): answer now, and send the real answer to response_url.
     key = f"slack-command:{fields.get('trigger_id') or hashlib.sha256(raw).hexdigest()}"
     slow = ev.SlowCommand(
         event_id=key, text=text, response_url=fields.get("response_url", ""), user=fields.get("user_id", "")
@@ -209,9 +213,12 @@ def unsubscribe(request: Any, hub_factory: Any, token: str) -> Response:
     if ONE_CLICK.encode() not in raw:
         return _page(400, "Not unsubscribed", f"<p>The request must carry <code>{ONE_CLICK}</code>.</p>")
     # Recorded at once, so no marketing email leaves after this answer; the sheet follows.
-    hub.mail_log.suppress(email)
+    # Queued directly, not through the door: a second unsubscribe (after a new opt-in)
+    # within the door's key lifetime must reach the sheet too.
     try:
-        hub.door.accept(f"unsubscribe:{email}", [ev.Unsubscribed(event_id=f"unsubscribe:{email}", email=email)])
+        hub.mail_log.suppress(email)
+        event = ev.Unsubscribed(event_id=f"unsubscribe:{email_digest(email)}", email=email)
+        hub.queue.send(queue_for(event), ev.to_message(event), dedupe_id=event.event_id)
     except Exception:
         logger.exception("could not queue the sheet update of an unsubscribe")
         return _page(503, "Please try again", "<p>We could not record your request. Please try again.</p>")
@@ -219,16 +226,18 @@ def unsubscribe(request: Any, hub_factory: Any, token: str) -> Response:
 
 
 def health(request: Any, hub_factory: Any) -> Response:
-    """Liveness and each backend's adapter and state. What each backend said (database
-    names, counts, accounts) is shown only to a caller with the admin bearer token."""
+    """Liveness and each backend's adapter; with the admin bearer token, each backend is
+    also called, and what it said (database, counts, accounts) or why it failed shown."""
     try:
         hub = hub_factory()
     except ConfigurationError as exc:
         return _json(503, {"status": "misconfigured", "error": str(exc)})
+    if not _is_admin(request, hub.settings.admin_token):
+        # Anyone may ask: answer from what is wired, without calling a single service
+        # (a probe per request would spend the Sheets quota and the SMTP logins).
+        return _json(200, {"status": "ok", "stage": hub.settings.stage, "backends": hub.adapters()})
     backends = hub.health()
     ok = all(b.get("ok") for b in backends.values())
-    if not _is_admin(request, hub.settings.admin_token):
-        backends = {name: {"adapter": b["adapter"], "ok": b["ok"]} for name, b in backends.items()}
     return _json(200, {"status": "ok" if ok else "degraded", "stage": hub.settings.stage, "backends": backends})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, replace
 
@@ -15,6 +16,11 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 def normalise_email(raw: str) -> str:
     """The form every comparison uses: trimmed and lower-cased."""
     return (raw or "").strip().lower()
+
+
+def email_digest(email: str) -> str:
+    """A short stable stand-in for an email in ids and logs, which must carry no PII."""
+    return hashlib.sha256(normalise_email(email).encode()).hexdigest()[:16]
 
 
 def valid_email(raw: str) -> str:

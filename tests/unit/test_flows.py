@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib import flows
 from chalicelib.domain import events as ev
-from chalicelib.domain.customer import Customer
+from chalicelib.domain.customer import Customer, email_digest
 from chalicelib.errors import PermanentError, TransientError
 from chalicelib.unsubscribe import make_token, read_token
 from tests.unit.fakes import CHANNEL, MAIL_DOMAIN, PUBLIC_URL, SECRET_KEY, TODAY, World
@@ -96,7 +96,7 @@ def test_sign_up_adds_a_registered_row_and_queues_one_marketing_email(w):
     ]
     assert len(mail_sends(w)) == 1
     assert w.queue.events(flows.MAIL) == [
-        ev.MarketingDue(event_id=f"mail:{ANN}:newcomer", email=ANN, campaign="newcomer")
+        ev.MarketingDue(event_id=f"mail:{email_digest(ANN)}:newcomer", email=ANN, campaign="newcomer")
     ]
 
 
