@@ -46,7 +46,7 @@ class Hub:
         if s.aws_runtime:
             from chalicelib.runtime.aws_queue import SqsQueue
 
-            return SqsQueue(s.queue_prefix, s.table, timeout=s.http_timeout)
+            return SqsQueue("", s.table, timeout=s.http_timeout)
         from chalicelib.runtime.embedded.queue import SqliteQueue
 
         return SqliteQueue(self.db)

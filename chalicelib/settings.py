@@ -104,7 +104,6 @@ class Settings:
     http_timeout: float = 10.0
     retry_base: float = 0.5
     table: str = ""
-    queue_prefix: str = ""
     in_lambda: bool = False
 
     @classmethod
@@ -164,7 +163,6 @@ class Settings:
             http_timeout=_positive_float(get("HUB_HTTP_TIMEOUT", "10"), "HUB_HTTP_TIMEOUT"),
             retry_base=_positive_float(get("HUB_RETRY_BASE", "0.5"), "HUB_RETRY_BASE"),
             table=get("HUB_TABLE"),
-            queue_prefix=get("HUB_QUEUE_PREFIX"),
             in_lambda=in_lambda,
         )
 
@@ -180,10 +178,23 @@ class Settings:
             raise ConfigurationError("HUB_SECRET_KEY is not set (it signs unsubscribe links; only dev has a default)")
         if self.in_lambda and not self.table:
             raise ConfigurationError("HUB_TABLE is not set: in AWS the hub needs its DynamoDB table and SQS queues")
-        if self.in_lambda and not (self.google_sheet_id and self.odoo_url):
+        if not self.in_lambda:
+            return
+        missing = [
+            name
+            for name, given in (
+                ("GOOGLE_SHEET_ID", self.google_sheet_id),
+                ("ODOO_URL", self.odoo_url),
+                ("SMTP_URL or MAIL_BACKEND=ses", self.mail_backend != "outbox"),
+                ("SLACK_BOT_TOKEN", self.slack_bot_token),
+                ("HUB_PUBLIC_URL", self.public_url != "http://127.0.0.1:8000"),
+            )
+            if not given
+        ]
+        if missing:
             raise ConfigurationError(
-                "in AWS, GOOGLE_SHEET_ID and ODOO_URL must be set: the embedded sheet and stock ledger"
-                " live on a laptop's disk, not in Lambda"
+                f"in AWS, set {', '.join(missing)}: the embedded sheet, stock ledger and outboxes live on a"
+                " laptop's disk, not in Lambda, and unsubscribe links need the public URL"
             )
 
     @property

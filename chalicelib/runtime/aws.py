@@ -107,7 +107,7 @@ def aws_error(exc: BaseException, what: str) -> HubError:
             return ConfigurationError(
                 f"{what}: {code}: the queue or table does not exist in this account and region;"
                 " create them (chalicelib.runtime.aws.create_resources, or the infra stack)"
-                " and check HUB_QUEUE_PREFIX and HUB_TABLE"
+                " and check HUB_TABLE"
             )
         if code in _DENIED:
             return ConfigurationError(f"{what}: {code}: the function's IAM role may not do this ({message})")

@@ -5,18 +5,39 @@ from __future__ import annotations
 import json
 
 import boto3
+import pytest
 
 from chalicelib.bootstrap import get_hub, reset_hub
 from devtools import payloads
 from devtools.signing import stripe_headers
-from tests.adapters.test_aws_runtime import PREFIX, TABLE, aws  # noqa: F401 - the moto fixture
+from tests.adapters.test_aws_runtime import TABLE
 from tests.conftest import SECRETS
 
 
-def test_webhooks_are_queued_once_on_sqs_with_dynamodb_idempotency(client, aws, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("HUB_TABLE", TABLE)
-    monkeypatch.setenv("HUB_QUEUE_PREFIX", PREFIX)
-    reset_hub()
+@pytest.fixture
+def aws(monkeypatch):
+    """moto's AWS with the queues and table the hub expects (no name prefix)."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in (
+        ("AWS_DEFAULT_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_SESSION_TOKEN", "testing"),
+    ):
+        monkeypatch.setenv(name, value)
+    from moto import mock_aws
+
+    from chalicelib.runtime.aws import create_resources
+
+    with mock_aws():
+        create_resources("", TABLE)
+        monkeypatch.setenv("HUB_TABLE", TABLE)
+        reset_hub()
+        yield
+
+
+def test_webhooks_are_queued_once_on_sqs_with_dynamodb_idempotency(client, aws):
     body = payloads.stripe_invoice_paid("evt_aws", "in_aws", "a@example.com", "cus_a", "price_super_monthly")
     headers = stripe_headers(body, SECRETS["STRIPE_WEBHOOK_SECRET"])
     assert json.loads(client.http.post("/webhooks/stripe", body=body, headers=headers).body)["duplicate"] is False
@@ -24,7 +45,7 @@ def test_webhooks_are_queued_once_on_sqs_with_dynamodb_idempotency(client, aws, 
 
     assert type(get_hub().queue).__name__ == "SqsQueue"
     sqs = boto3.client("sqs")
-    url = sqs.get_queue_url(QueueName=f"{PREFIX}payments")["QueueUrl"]
+    url = sqs.get_queue_url(QueueName="payments")["QueueUrl"]
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
     assert [json.loads(m["Body"])["event_id"] for m in messages] == ["stripe:evt_aws"]
 
@@ -37,16 +58,11 @@ def test_in_lambda_without_a_table_the_hub_refuses_to_start(client, monkeypatch)
     assert "HUB_TABLE" in json.loads(response.body)["error"]
 
 
-def test_a_partial_batch_failure_in_lambda_loses_nothing(client, aws, monkeypatch):  # noqa: F811
+def test_a_partial_batch_failure_in_lambda_loses_nothing(client, aws):
     """Chalice sets no ReportBatchItemFailures: the consumer deletes what succeeded and
     fails the invocation, so Lambda gives back only the failed record."""
-    import pytest
-
     from chalicelib.runtime.consumer import BatchItemsFailed
 
-    monkeypatch.setenv("HUB_TABLE", TABLE)
-    monkeypatch.setenv("HUB_QUEUE_PREFIX", PREFIX)
-    reset_hub()
     hub = get_hub()
     poison = {
         "kind": "invoice_paid",
@@ -66,10 +82,10 @@ def test_a_partial_batch_failure_in_lambda_loses_nothing(client, aws, monkeypatc
     hub.queue.send("payments", poison, dedupe_id="p")
     hub.queue.send("payments", waiting, dedupe_id="w")
     sqs = boto3.client("sqs")
-    url = sqs.get_queue_url(QueueName=f"{PREFIX}payments")["QueueUrl"]
+    url = sqs.get_queue_url(QueueName="payments")["QueueUrl"]
     received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
     assert len(received) == 2
-    arn = f"arn:aws:sqs:eu-west-1:123456789012:{PREFIX}payments"
+    arn = "arn:aws:sqs:eu-west-1:123456789012:payments"
     event = {
         "Records": [
             {

@@ -180,5 +180,5 @@ def test_in_lambda_the_embedded_state_is_refused():
     base = {"AWS_LAMBDA_FUNCTION_NAME": "chocohub", "HUB_SECRET_KEY": "k"}
     with pytest.raises(ConfigurationError, match="HUB_TABLE"):
         Settings.from_env(base).check_runtime()
-    with pytest.raises(ConfigurationError, match="GOOGLE_SHEET_ID"):
+    with pytest.raises(ConfigurationError, match="GOOGLE_SHEET_ID, ODOO_URL, SMTP_URL or MAIL_BACKEND=ses, SLACK"):
         Settings.from_env({**base, "HUB_TABLE": "t"}).check_runtime()
