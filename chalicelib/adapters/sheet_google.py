@@ -8,9 +8,15 @@ once per Lambda container, is what costs a request and rarely changes: the clien
 its token, the worksheet, and row 1; row 1 comes back with every lookup (one batched
 read with the key column), so a reordered sheet is noticed at no extra cost.
 
-Requests per call, once warm: `get` and `find_by_stripe_customer` 2 reads, `save` 1 read
-and 1 write, `all` 1 read, `ping` 1 read (Google's quota: 60 reads and 60 writes a
-minute per service account).
+Requests per call, once warm: `get` and `find_by_stripe_customer` 2 reads, `save` 2 reads
+and 1 write (1 and 1 when it appends), `all` 1 read, `ping` 1 read (Google's quota: 60
+reads and 60 writes a minute per service account).
+
+Sheets has no conditional write, and an update is addressed by row number: `save` reads
+the row's Email cell (and row 1) again just before writing, so a sheet that staff sorted,
+or rows they inserted, since the lookup make it look again instead of writing the
+customer's cells over another customer's row. What is left is the gap between that read
+and the write (one round trip).
 
 Errors: 429, 5xx, timeouts and dropped connections are `TransientError` (429 carries
 `Retry-After`), retried a few times by `sink_retry("sheets")`; each retry redoes the whole
@@ -204,6 +210,7 @@ class GoogleSheet:
             )
             logger.info("sheet row added", extra={"sink": "sheets"})
             return True
+        self._check_row_holds(ws, row, email)
         ws.batch_update(
             [{"range": rng, "values": [values]} for rng, values in self._row_ranges(row, by_column)],
             value_input_option=RAW,
@@ -331,6 +338,20 @@ class GoogleSheet:
                     continue  # the key column moved: read it again where it is now
             return [str(line[0]) if line else "" for line in column]
         raise TransientError("the sheet's headers keep changing; trying again later")
+
+    def _check_row_holds(self, ws: Worksheet, row: int, email: str) -> None:
+        """Just before writing by row number: row 1 and the row's Email cell, read again in
+        one request, must be as the lookup saw them. Staff sorting the sheet, inserting or
+        deleting rows, or moving columns in between would otherwise send this customer's
+        cells to another row or column; the retry finds the row again instead."""
+        letter = column_letter(self._columns[EMAIL.lower()])
+        head, cell = ws.batch_get(["1:1", f"{letter}{row}"], value_render_option=FORMATTED)
+        if [str(v) for v in (head[0] if head else [])] != self._row1:
+            raise TransientError("the sheet's headers changed under us while saving; looking again")
+        value = str(cell[0][0]) if cell and cell[0] else ""
+        if normalise_email(value) != email:
+            # no email in the message: it ends up in logs and dead letters
+            raise TransientError(f"the sheet moved under us: row {row} no longer holds this customer; looking again")
 
     @staticmethod
     def _find_row(column: list[str], match: Callable[[str], bool]) -> int | None:

@@ -169,6 +169,68 @@ def test_save_creates_then_updates_the_same_row(book, sleeps) -> None:
     assert sheet.get("nobody@example.com") is None
 
 
+def between_lookup_and_write(fake: SheetsFake, monkeypatch: pytest.MonkeyPatch, staff: Any) -> list[str]:
+    """Run `staff()` once, just before the fake serves the request that follows the next
+    save's row lookup (its first values:batchGet): what staff do in the browser in that gap.
+    Returns the paths served, to see the adapter looked again."""
+    real = fake.handle_request
+    state = {"looked_up": False, "done": False}
+    paths: list[str] = []
+
+    def serve(method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
+        if state["looked_up"] and not state["done"]:
+            state["done"] = True
+            staff()
+        if "values:batchGet" in path:
+            state["looked_up"] = True
+        paths.append(path.split("?")[0].rsplit("/", 1)[-1])
+        return real(method, path, headers, body)
+
+    monkeypatch.setattr(fake, "handle_request", serve)
+    return paths
+
+
+def test_rows_inserted_between_lookup_and_write_do_not_take_the_write(book, sleeps, monkeypatch) -> None:
+    """Staff insert a row above Ann's after the adapter found her on row 2: her cells must
+    not land on the new row 2, they go to row 3 where she now is."""
+    fake, sid, sheet = book
+    sheet.save(ANN)
+    sheet.save(Customer(email="bob@example.com", name="Bob"))
+
+    def insert_zoe_above_ann() -> None:
+        header, *rows = fake.rows(sid, "Customers")
+        fake.replace_rows(sid, "Customers", [header, ["zoe@example.com", "Zoe"], *rows])
+
+    paths = between_lookup_and_write(fake, monkeypatch, insert_zoe_above_ann)
+
+    assert sheet.save(Customer(email="ann@example.com", name="Ann Moved", status="cancelled")) is False
+
+    rows = data_rows(fake, sid)
+    assert rows[0] == ["zoe@example.com", "Zoe"]  # the inserted row is untouched
+    assert rows[1][:2] == ["ann@example.com", "Ann Moved"] and rows[1][4] == "cancelled"
+    assert rows[2][:2] == ["bob@example.com", "Bob"]
+    assert len(sleeps) == 1  # one retry, which found Ann again
+    assert paths.count("values:batchUpdate") == 1  # nothing was written before it looked again
+
+
+def test_columns_moved_between_lookup_and_write_do_not_take_the_write(book, sleeps, monkeypatch) -> None:
+    fake, sid, sheet = book
+    sheet.save(ANN)
+
+    def put_a_staff_column_first() -> None:
+        header, *rows = fake.rows(sid, "Customers")
+        fake.replace_rows(sid, "Customers", [["Notes", *header], *(["call her", *row] for row in rows)])
+
+    between_lookup_and_write(fake, monkeypatch, put_a_staff_column_first)
+
+    assert sheet.save(Customer(email="ann@example.com", name="Ann Moved")) is False
+
+    header, ann = fake.rows(sid, "Customers")
+    assert header == ["Notes", *HEADERS]
+    assert ann[:3] == ["call her", "ann@example.com", "Ann Moved"]  # the staff cell kept
+    assert len(sleeps) == 1
+
+
 def test_a_row_typed_by_hand_is_updated_not_duplicated(book, sleeps) -> None:
     fake, sid, sheet = book
     sheet.save(ANN)
@@ -388,9 +450,15 @@ def test_requests_per_call_once_warm(book, sleeps) -> None:
     before = len(fake.api_requests())
     assert sheet.save(ANN) is False
     save_requests = fake.api_requests()[before:]
-    # one batched read (row 1 + the Email column), one batched write of the hub's cells
-    assert [m for m, _ in save_requests] == ["GET", "POST"]
-    assert save_requests[0][1].endswith("/values:batchGet") and save_requests[1][1].endswith("/values:batchUpdate")
+    # one batched read (row 1 + the Email column), the same check of row 1 + the row's Email
+    # cell just before writing, one batched write of the hub's cells
+    assert [m for m, _ in save_requests] == ["GET", "GET", "POST"]
+    assert [p.rsplit("/", 1)[-1] for _, p in save_requests] == ["values:batchGet"] * 2 + ["values:batchUpdate"]
+
+    before = len(fake.api_requests())
+    assert sheet.save(Customer(email="bob@example.com")) is True
+    # appending needs no row number, hence no check: one read, one append
+    assert [m for m, _ in fake.api_requests()[before:]] == ["GET", "POST"]
 
     before = len(fake.api_requests())
     sheet.get("ann@example.com")
