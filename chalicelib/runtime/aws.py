@@ -106,7 +106,7 @@ def aws_error(exc: BaseException, what: str) -> HubError:
         if code in _MISSING:
             return ConfigurationError(
                 f"{what}: {code}: the queue or table does not exist in this account and region;"
-                " create them (chalicelib.runtime.aws.create_resources, or the infra stack)"
+                " create them with chalicelib.runtime.aws.create_resources"
                 " and check HUB_TABLE"
             )
         if code in _DENIED:

@@ -136,7 +136,7 @@ def test_create_resources_is_idempotent_and_sets_redrive_and_ttl(aws):
 def test_a_missing_queue_is_a_configuration_error(aws):
     from chalicelib.runtime.aws_queue import SqsQueue
 
-    with pytest.raises(ConfigurationError, match="HUB_QUEUE_PREFIX"):
+    with pytest.raises(ConfigurationError, match="create_resources"):
         SqsQueue("other-prefix-", TABLE).send("signups", {"kind": "x"}, "d1")
 
 
