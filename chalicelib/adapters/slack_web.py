@@ -4,6 +4,11 @@
 late answer goes to its `response_url` (an ephemeral message, seen only by the
 operator who asked); `auth.test` is the health check. `SLACK_API_URL` points the client
 at another Web API (a local fake in tests).
+
+A `response_url` comes inside the slash command's body, so the hub posts only to Slack's
+own `https://hooks.slack.com`, or to `SLACK_API_URL`'s scheme, host and port (where a
+test fake or a Slack-compatible server answers both): a forged or mangled URL must not
+turn the hub into a client of whatever address it names.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from http.client import HTTPException
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalicelib.errors import ConfigurationError, PermanentError, TransientError
 from chalicelib.retry import parse_retry_after, sink_retry
@@ -33,6 +39,20 @@ SERVER_ERRORS = {"internal_error", "fatal_error", "service_unavailable", "reques
 # The WebClient's own 429 retry waits at most this long; a longer Retry-After goes back
 # to sink_retry/the queue, whose delays honour it without holding a Lambda for minutes.
 MAX_RATE_LIMIT_WAIT = 8.0
+# Where Slack's own response_urls point (https://hooks.slack.com/commands/...).
+SLACK_HOOKS_ORIGIN = ("https", "hooks.slack.com", 443)
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of a URL, the default port filled in; None when unparsable."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is not a number, or an unbalanced [IPv6]
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname or "", port or DEFAULT_PORTS.get(scheme)
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -76,6 +96,9 @@ class SlackWeb:
         self.api_url = url if url.endswith("/") else url + "/"
         self.timeout = settings.http_timeout
         self._client: Any = None
+        api_origin = _origin(self.api_url)
+        # an API URL without a host (mis-set) must not make host-less response_urls acceptable
+        self._response_origins = {SLACK_HOOKS_ORIGIN} | ({api_origin} if api_origin and api_origin[1] else set())
         self._post = sink_retry("slack", sleep=sleep)(self._post_once)
         self._respond = sink_retry("slack", sleep=sleep)(self._respond_once)
 
@@ -95,7 +118,21 @@ class SlackWeb:
         self._post(channel, text, thread_ts)
 
     def respond(self, response_url: str, text: str) -> None:
-        """Answer a slash command through its `response_url`, visible to the asker only."""
+        """Answer a slash command through its `response_url`, visible to the asker only.
+
+        Only to Slack's hooks or SLACK_API_URL's host (see the module's docstring): any
+        other URL is a `PermanentError` naming its host (not the URL: it is a credential).
+        """
+        origin = _origin(response_url)
+        if origin not in self._response_origins:
+            where = "an unreadable address"
+            if origin:
+                scheme, host, port = origin
+                where = f"{scheme}://{host or '(no host)'}" + (f":{port}" if port else "")
+            raise PermanentError(
+                f"Slack response_url refused: it points to {where}, not https://hooks.slack.com "
+                "nor SLACK_API_URL's host; the slash command's answer was not sent"
+            )
         self._respond(response_url, text)
 
     def ping(self) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
+import threading
 import types
 from pathlib import Path
 
@@ -138,6 +140,81 @@ def test_respond_to_an_expired_url_is_permanent(slack_fake, sleeps):  # noqa: F8
     with pytest.raises(PermanentError, match="expired_url"):
         SlackWeb(settings_for(slack_fake), sleep=sleeps.append).respond(slack_fake.response_url("old"), "late")
     assert sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("https://evil.example/commands/T1/42/secret", "https://evil.example:443"),
+        ("http://hooks.slack.com/commands/T1/42/secret", "http://hooks.slack.com:80"),  # not https
+        ("https://hooks.slack.com:8443/commands/T1/42/secret", "https://hooks.slack.com:8443"),
+        ("https://hooks.slack.com.evil.example/commands/secret", "https://hooks.slack.com.evil.example:443"),
+        ("https://hooks.slack.com@evil.example/commands/secret", "https://evil.example:443"),
+        ("https://hooks.slack.com:https/commands/secret", "an unreadable address"),
+        ("file:///etc/passwd", "file://(no host), not"),
+        ("", "://(no host), not"),
+    ],
+)
+def test_respond_refuses_a_response_url_off_slack_and_off_the_api_host(slack_fake, sleeps, url, named):  # noqa: F811
+    with pytest.raises(PermanentError, match="response_url refused") as caught:
+        SlackWeb(settings_for(slack_fake), sleep=sleeps.append).respond(url, "3 customers")
+
+    assert named in str(caught.value)
+    assert "secret" not in str(caught.value)  # the URL's path is a credential: never in a message
+    assert slack_fake.responses == [] and sleeps == []
+
+
+def test_respond_refuses_a_host_less_url_even_when_the_api_url_has_no_host(slack_fake, sleeps):  # noqa: F811
+    settings = Settings(slack_bot_token=slack_fake.token, slack_api_url="/api/", http_timeout=5)
+
+    with pytest.raises(PermanentError, match="response_url refused"):
+        SlackWeb(settings, sleep=sleeps.append).respond("/response/1", "3 customers")
+
+
+def test_respond_refuses_the_api_host_on_another_port(slack_fake, sleeps):  # noqa: F811
+    other = slack_fake.response_url("1").replace(f":{slack_fake.url.rsplit(':', 1)[1]}/", ":9/")
+
+    with pytest.raises(PermanentError, match=re.escape("to http://127.0.0.1:9, not")):
+        SlackWeb(settings_for(slack_fake), sleep=sleeps.append).respond(other, "3 customers")
+
+
+def test_respond_accepts_slacks_hooks_host(slack_fake, sleeps, monkeypatch):  # noqa: F811
+    """hooks.slack.com is let through: seen at a local HTTPS proxy that refuses the tunnel,
+    so nothing leaves this machine (a name lookup of any other host fails the test)."""
+    tunnels: list[str] = []
+    proxy = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = proxy.accept()
+            except OSError:
+                return
+            with conn:
+                tunnels.append(conn.recv(4096).decode("latin-1").split("\r\n", 1)[0])
+                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    real_getaddrinfo = socket.getaddrinfo
+
+    def local_only(host, *args, **kwargs):
+        if host not in ("127.0.0.1", "localhost"):
+            raise AssertionError(f"the test tried to resolve {host}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", local_only)
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+    try:
+        with pytest.raises(TransientError):  # the proxy's refusal, not ours
+            SlackWeb(settings_for(slack_fake), sleep=sleeps.append).respond(
+                "https://hooks.slack.com/commands/T1/42/secret", "3 customers"
+            )
+    finally:
+        proxy.close()
+
+    assert tunnels and all(line.startswith("CONNECT hooks.slack.com:443 ") for line in tunnels)
 
 
 def test_ping_names_the_team_and_bot(slack_fake):  # noqa: F811
