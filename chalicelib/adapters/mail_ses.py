@@ -14,6 +14,7 @@ from collections.abc import Callable
 from email.utils import parseaddr
 from typing import Any
 
+from chalicelib.adapters.error_mapping import ErrorMapper
 from chalicelib.adapters.mime import to_mime
 from chalicelib.errors import ConfigurationError, PermanentError, TransientError
 from chalicelib.ports import Email
@@ -110,22 +111,11 @@ class SesMailer:
         )
 
 
-class _SesErrors:
-    """Context manager mapping botocore errors to the hub's error kinds."""
+class _SesErrors(ErrorMapper):
+    """Maps botocore errors to the hub's error kinds."""
 
     def __init__(self, mailer: SesMailer) -> None:
         self.mailer = mailer
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None:
-            return False
-        mapped = self._map(exc)
-        if mapped is None:
-            return False
-        raise mapped from exc
 
     def _map(self, exc: BaseException) -> Exception | None:
         from botocore.exceptions import (

@@ -18,6 +18,7 @@ from http.client import HTTPException
 from typing import Any
 from urllib.parse import urlsplit
 
+from chalicelib.adapters.error_mapping import ErrorMapper
 from chalicelib.errors import ConfigurationError, PermanentError, TransientError
 from chalicelib.retry import parse_retry_after, sink_retry
 from chalicelib.settings import Settings
@@ -174,23 +175,12 @@ class SlackWeb:
         raise PermanentError(f"Slack response_url refused the answer: {status} {body}")
 
 
-class _SlackErrors:
-    """Context manager mapping slack_sdk and network errors to the hub's error kinds."""
+class _SlackErrors(ErrorMapper):
+    """Maps slack_sdk and network errors to the hub's error kinds."""
 
     def __init__(self, method: str, channel: str = "") -> None:
         self.method = method
         self.channel = channel
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None:
-            return False
-        mapped = self._map(exc)
-        if mapped is None:
-            return False
-        raise mapped from exc
 
     def _map(self, exc: BaseException) -> Exception | None:
         from slack_sdk.errors import SlackApiError, SlackRequestError
