@@ -11,6 +11,7 @@ import socket
 import time
 import xmlrpc.client
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -402,9 +403,11 @@ def test_settings_are_checked_at_construction_without_network() -> None:
     OdooXmlRpc(Settings(odoo_url="http://odoo.invalid", odoo_db="d", odoo_user="u", odoo_api_key="k"))
 
 
-def test_bootstrap_picks_the_protocol(fake: OdooFake) -> None:
-    assert isinstance(Hub(Settings.from_env(fake.env("xmlrpc"))).stock, OdooXmlRpc)
-    assert isinstance(Hub(Settings.from_env(fake.env("json2"))).stock, OdooJson2)
+def test_bootstrap_picks_the_protocol(fake: OdooFake, tmp_path: Path) -> None:
+    # outside the dev stage the hub refuses to start without its secret key
+    hub = {"HUB_SECRET_KEY": "test-secret", "HUB_STATE_DIR": str(tmp_path)}
+    assert isinstance(Hub(Settings.from_env(fake.env("xmlrpc", **hub))).stock, OdooXmlRpc)
+    assert isinstance(Hub(Settings.from_env(fake.env("json2", **hub))).stock, OdooJson2)
 
 
 # --- ping --------------------------------------------------------------------------
