@@ -17,6 +17,7 @@ from collections.abc import Callable
 from email.utils import parseaddr
 from urllib.parse import unquote, urlsplit
 
+from chalicelib.adapters.error_mapping import ErrorMapper
 from chalicelib.adapters.mime import to_mime
 from chalicelib.errors import ConfigurationError, PermanentError, TransientError
 from chalicelib.ports import Email
@@ -133,22 +134,11 @@ class SmtpMailer:
             conn.close()  # the message (if any) is already accepted or refused: nothing to report
 
 
-class _SmtpErrors:
-    """Context manager mapping smtplib/socket/ssl errors to the hub's error kinds."""
+class _SmtpErrors(ErrorMapper):
+    """Maps smtplib/socket/ssl errors to the hub's error kinds."""
 
     def __init__(self, mailer: SmtpMailer) -> None:
         self.mailer = mailer
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or isinstance(exc, PermanentError | TransientError):
-            return False
-        mapped = self._map(exc)
-        if mapped is None:
-            return False
-        raise mapped from exc
 
     def _map(self, exc: BaseException) -> Exception | None:
         where = self.mailer._where

@@ -24,11 +24,10 @@ from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.errors import ConfigurationError, HubError, PermanentError, TransientError
 from chalicelib.logs import logger
 from chalicelib.ports import StockOrder
-from chalicelib.retry import parse_retry_after, sink_retry
+from chalicelib.retry import sink_retry
 from chalicelib.settings import Settings
 
 # The old name, still imported by odoo_json2 and odoo_xmlrpc: one function, chalicelib.retry's.
-retry_after_seconds = parse_retry_after
 
 # `done` is the locked state of Odoo 16 and earlier; from Odoo 17 a locked order stays `sale`.
 CONFIRMED_STATES = frozenset({"sale", "done"})

@@ -13,8 +13,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.adapters.odoo_common import OdooStock, http_status_error, odoo_message, retry_after_seconds
+from chalicelib.adapters.odoo_common import OdooStock, http_status_error, odoo_message
 from chalicelib.errors import ConfigurationError, PermanentError, TransientError
+from chalicelib.retry import parse_retry_after
 from chalicelib.settings import Settings
 
 # JSON-2 takes named arguments only: the names of the positional arguments that
@@ -113,5 +114,5 @@ class OdooJson2(OdooStock):
             f"(else set ODOO_PROTOCOL=xmlrpc); check ODOO_URL, ODOO_DB ({self.db or 'unset'}) "
             "and that Sales is installed"
         )
-        hint = retry_after_seconds(response.headers.get("Retry-After"))
+        hint = parse_retry_after(response.headers.get("Retry-After"))
         return http_status_error(status, message, what, hint, not_found)

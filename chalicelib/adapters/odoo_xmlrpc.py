@@ -15,8 +15,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.adapters.odoo_common import OdooStock, http_status_error, odoo_message, retry_after_seconds
+from chalicelib.adapters.odoo_common import OdooStock, http_status_error, odoo_message
 from chalicelib.errors import ConfigurationError, HubError, PermanentError, TransientError
+from chalicelib.retry import parse_retry_after
 from chalicelib.settings import Settings
 
 # Odoo's XML-RPC fault codes (odoo/service/wsgi_server.py, later addons/rpc).
@@ -101,7 +102,7 @@ class OdooXmlRpc(OdooStock):
             raise self._fault_error(exc, what) from exc
         except xmlrpc.client.ProtocolError as exc:
             headers = exc.headers
-            hint = retry_after_seconds(headers.get("Retry-After") if headers is not None else None)
+            hint = parse_retry_after(headers.get("Retry-After") if headers is not None else None)
             not_found = (
                 f"{self.url} has no XML-RPC endpoint /xmlrpc/2/{service}: check ODOO_URL; "
                 "Odoo 22 and later have no XML-RPC (set ODOO_PROTOCOL=json2)"
