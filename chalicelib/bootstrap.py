@@ -7,6 +7,7 @@ the embedded default; a real service is used as soon as its settings are given.
 from __future__ import annotations
 
 import threading
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from chalicelib.retry import configure_backoff
 from chalicelib.settings import Settings
 
 BACKENDS = ("sheet", "stock", "mailer", "notifier")
+HEALTH_TTL = 60.0
 
 
 class Hub:
@@ -25,6 +27,8 @@ class Hub:
     def __init__(self, settings: Settings) -> None:
         settings.check_runtime()
         self.settings = settings
+        self._health_lock = threading.Lock()
+        self._health: tuple[float, dict[str, Any] | None] = (0.0, None)
         configure_backoff(settings.retry_base)
 
     # --- the embedded runtime's state -------------------------------------------------
@@ -177,12 +181,20 @@ class Hub:
     def sync_sheet(self) -> int:
         return flows.sync_sheet(self.ports)
 
-    def adapters(self) -> dict[str, dict[str, str]]:
-        """Which adapter each backend uses, without calling any of them."""
-        return {name: {"adapter": type(getattr(self, name)).__name__} for name in (*BACKENDS, "queue")}
-
     def health(self) -> dict[str, Any]:
-        """Each backend: the adapter in use and whether it answers."""
+        """Each backend: the adapter in use and whether it answers (and what it said).
+
+        Probed at most once per `HEALTH_TTL` seconds: each probe spends a Sheets read, an
+        SMTP login, an Odoo login, and anyone may ask for `/health`.
+        """
+        with self._health_lock:
+            stamp, report = self._health
+            if report is None or time.monotonic() - stamp > HEALTH_TTL:
+                report = self._probe()
+                self._health = (time.monotonic(), report)
+            return report
+
+    def _probe(self) -> dict[str, Any]:
         report: dict[str, Any] = {}
         for name in BACKENDS:
             try:

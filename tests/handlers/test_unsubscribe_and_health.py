@@ -50,7 +50,7 @@ def test_post_without_the_one_click_body_is_400(client, hub):
     assert not hub.mail_log.is_suppressed("ann@example.com")
 
 
-def test_health_probes_the_backends_only_for_the_admin_token(client, hub, monkeypatch):
+def test_health_probes_once_a_minute_and_shows_details_to_the_admin_only(client, hub, monkeypatch):
     from chalicelib.bootstrap import reset_hub
 
     monkeypatch.setenv("HUB_ADMIN_TOKEN", "admin-t0ken")
@@ -58,13 +58,12 @@ def test_health_probes_the_backends_only_for_the_admin_token(client, hub, monkey
     calls = []
     monkeypatch.setattr("chalicelib.adapters.sheet_sqlite.SqliteSheet.ping", lambda self: calls.append(1) or "pong")
     public = json.loads(client.http.get("/health").body)["backends"]["sheet"]
-    assert public == {"adapter": "SqliteSheet"}
+    assert public == {"adapter": "SqliteSheet", "ok": True}
     wrong = client.http.get("/health", headers={"Authorization": "Bearer nope"})
-    assert json.loads(wrong.body)["backends"]["sheet"] == {"adapter": "SqliteSheet"}
-    assert calls == []
+    assert json.loads(wrong.body)["backends"]["sheet"] == {"adapter": "SqliteSheet", "ok": True}
     admin = client.http.get("/health", headers={"Authorization": "Bearer admin-t0ken"})
     assert json.loads(admin.body)["backends"]["sheet"] == {"adapter": "SqliteSheet", "ok": True, "detail": "pong"}
-    assert calls == [1]
+    assert calls == [1]  # three requests, one probe
 
 
 def test_without_a_secret_key_outside_dev_the_hub_refuses_to_run(hub_env, monkeypatch):
@@ -93,6 +92,7 @@ def test_health_reports_each_backend(client):
     assert report["backends"]["mailer"]["adapter"] == "MailOutbox"
     assert report["backends"]["notifier"]["adapter"] == "SlackOutbox"
     assert report["backends"]["queue"]["adapter"] == "SqliteQueue"
+    assert all(b["ok"] for b in report["backends"].values())
 
 
 def test_health_says_what_is_misconfigured(client, monkeypatch):
