@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         hub = get_hub()
         if args.command == "replay" and not args.ids:
-            letters = operations.list_dead_letters(hub.queue)
+            letters = hub.queue.list()
             for letter in letters:
                 print(operations.describe(letter))
             print(f"{len(letters)} dead letters")

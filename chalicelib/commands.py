@@ -75,7 +75,7 @@ def _find(ports: Ports, raw: str) -> str:
 def _retry(ports: Ports, args: list[str]) -> str:
     if args:
         return operations.replay(ports.dead_letters, args).summary()
-    letters = operations.list_dead_letters(ports.dead_letters)
+    letters = ports.dead_letters.list()
     if not letters:
         return "No dead letters."
     lines = [f"• `{operations.describe(d)}`" for d in letters[:20]]

@@ -23,10 +23,6 @@ class ReplayReport:
         return text + (f" {len(self.missing)} not found: {', '.join(self.missing)}." if self.missing else "")
 
 
-def list_dead_letters(letters: DeadLetters) -> list[DeadLetter]:
-    return letters.list()
-
-
 def replay(letters: DeadLetters, ids: list[str]) -> ReplayReport:
     """Replay the letters named by `ids`, or every waiting letter for `["all"]`."""
     wanted = [d.id for d in letters.list()] if [i.lower() for i in ids] == ["all"] else ids
