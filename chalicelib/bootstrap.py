@@ -168,12 +168,19 @@ class Hub:
             channel=s.slack_channel,
         )
 
+    @cached_property
+    def redelivery(self):
+        """When a failed message comes back, and when it becomes a dead letter."""
+        from chalicelib.redelivery import RedeliveryPolicy
+
+        return RedeliveryPolicy(give_up_after=self.settings.give_up_after)
+
     # --- what the entry points call --------------------------------------------------
 
     def consume(self, sqs_event: Any) -> dict:
         from chalicelib.runtime.consumer import consume, settle_partial_batch
 
-        response = consume(sqs_event, self.ports, self.queue)
+        response = consume(sqs_event, self.ports, self.queue, self.redelivery)
         if self.settings.aws_runtime:
             settle_partial_batch(sqs_event, response, self.queue)
         return response

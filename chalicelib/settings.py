@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chalicelib.errors import ConfigurationError
+from chalicelib.redelivery import DEFAULT_GIVE_UP_AFTER, MAX_GIVE_UP_AFTER
 
 DEFAULT_FORMSTACK_FIELDS = {
     "name": "Name",
@@ -47,6 +48,29 @@ def _positive_float(value: str, name: str) -> float:
     if not math.isfinite(number) or number <= 0:
         raise ConfigurationError(f"{name} must be a positive number of seconds, not {value!r}")
     return number
+
+
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: str, name: str, most: float) -> float:
+    """Seconds from `86400`, `90s`, `30m`, `24h` or `2d`, within (0, most]."""
+    text = value.strip().lower().replace(" ", "")
+    number, unit = text, "s"
+    for suffix in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(suffix):
+            number, unit = text[: -len(suffix)], suffix
+            break
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        seconds = -1.0
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > most:
+        raise ConfigurationError(
+            f"{name} must be a duration such as 24h, 90m or 3600 (seconds), at most {most / 86400:g} days,"
+            f" not {value!r}"
+        )
+    return seconds
 
 
 def _formstack_fields(raw: str) -> dict[str, str]:
@@ -103,6 +127,7 @@ class Settings:
     mail_backend: str = "outbox"
     http_timeout: float = 10.0
     retry_base: float = 0.5
+    give_up_after: float = DEFAULT_GIVE_UP_AFTER
     table: str = ""
     in_lambda: bool = False
 
@@ -162,6 +187,7 @@ class Settings:
             mail_backend=backend,
             http_timeout=_positive_float(get("HUB_HTTP_TIMEOUT", "10"), "HUB_HTTP_TIMEOUT"),
             retry_base=_positive_float(get("HUB_RETRY_BASE", "0.5"), "HUB_RETRY_BASE"),
+            give_up_after=_duration(get("HUB_GIVE_UP_AFTER", "24h"), "HUB_GIVE_UP_AFTER", MAX_GIVE_UP_AFTER),
             table=get("HUB_TABLE"),
             in_lambda=in_lambda,
         )

@@ -23,13 +23,14 @@ from typing import Any
 
 from chalicelib.errors import ConfigurationError, HubError, PermanentError, TransientError
 from chalicelib.flows import MAIL, PAYMENTS, SIGNUPS, SLACK
+from chalicelib.redelivery import MAX_RECEIVE_COUNT, QUEUE_RETENTION
 
 # The logical queues (one consumer each); each has a dead-letter queue `<name>-dlq`.
 QUEUES: tuple[str, ...] = (SIGNUPS, PAYMENTS, MAIL, SLACK)
 DLQ_SUFFIX = "-dlq"
-# SQS's own redrive is the backstop of the consumer's `MAX_RECEIVES` (also 8): it only
-# fires when a delivery never finished (a timeout or a crashed Lambda).
-MAX_RECEIVE_COUNT = 8
+# SQS's own redrive (`MAX_RECEIVE_COUNT`, 1000) is only the backstop of the consumer's
+# `RedeliveryPolicy`: it fires when deliveries never finish (timeouts, crashed Lambdas).
+# Consumer queues keep messages `QUEUE_RETENTION` (14 days), longer than any give-up.
 # AWS asks for a visibility timeout of at least six times the consumer's Lambda timeout
 # (Chalice's default is 60 s).
 VISIBILITY_TIMEOUT = 360
@@ -198,7 +199,15 @@ def create_resources(
         dlq_url = _ensure_queue(sqs, name + DLQ_SUFFIX, {"MessageRetentionPeriod": str(DLQ_RETENTION)})
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)})
-        url = _ensure_queue(sqs, name, {"RedrivePolicy": redrive, "VisibilityTimeout": str(visibility_timeout)})
+        url = _ensure_queue(
+            sqs,
+            name,
+            {
+                "RedrivePolicy": redrive,
+                "VisibilityTimeout": str(visibility_timeout),
+                "MessageRetentionPeriod": str(QUEUE_RETENTION),
+            },
+        )
         out["queues"][queue] = url
         out["dead_letter_queues"][queue] = dlq_url
     try:

@@ -2,16 +2,16 @@
 
 For each record: rebuild the event, run its flow. Each sink already retried its own
 transient errors (`chalicelib.retry`); what still fails is handed back to the queue
-with a longer visibility delay (honouring a server's `Retry-After`); after
-`MAX_RECEIVES` deliveries, or at once for a permanent error, the message goes to the
-dead letters with its reason and failing step. Only the failed records are reported,
-so one bad message never replays its batch mates.
+with a longer visibility delay (honouring a server's `Retry-After`), as the
+`RedeliveryPolicy` says; once it has kept failing for `HUB_GIVE_UP_AFTER` (24 h), or
+at once for a permanent error, the message goes to the dead letters with its reason
+and failing step. Only the failed records are reported, so one bad message never
+replays its batch mates.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import traceback
 from pathlib import Path
 from typing import Any
@@ -20,22 +20,14 @@ from chalicelib import flows
 from chalicelib.domain import events as ev
 from chalicelib.errors import PermanentError
 from chalicelib.logs import logger
+from chalicelib.redelivery import RedeliveryPolicy, describe, first_received_at
 
-MAX_RECEIVES = 8
 _ADAPTERS = str(Path(__file__).resolve().parent.parent / "adapters")
 
 
 def queue_name(record: dict[str, Any]) -> str:
     """The queue a record came from: the last part of its `eventSourceARN`."""
     return record.get("eventSourceARN", "").rsplit(":", 1)[-1]
-
-
-def redelivery_delay(receive_count: int, retry_after: float | None = None) -> float:
-    """Seconds to hide a failed message: exponential with full jitter, capped at 15 minutes
-    (SQS's own visibility maximum is 12 hours; a box should not wait that long)."""
-    if retry_after:
-        return min(max(retry_after, 1.0), 900.0)
-    return random.uniform(1.0, min(900.0, 2.0 ** min(receive_count, 10)))
 
 
 def failing_step(exc: BaseException, event_kind: str) -> str:
@@ -47,11 +39,15 @@ def failing_step(exc: BaseException, event_kind: str) -> str:
     return event_kind
 
 
-def consume(sqs_event: Any, ports: flows.Ports, queue: Any) -> dict[str, list[dict[str, str]]]:
+def consume(
+    sqs_event: Any, ports: flows.Ports, queue: Any, policy: RedeliveryPolicy | None = None
+) -> dict[str, list[dict[str, str]]]:
     """Process one SQS batch (a Chalice `SQSEvent`); returns Lambda's partial batch response.
 
-    `queue` is the runtime's queue, for `dead_letter` and `retry_later`.
+    `queue` is the runtime's queue, for `dead_letter` and `retry_later`; `policy` says
+    how long to wait before a failed record's next delivery, and when to give up.
     """
+    policy = policy or RedeliveryPolicy()
     failures = []
     for record in sqs_event:
         raw = record.to_dict()
@@ -69,14 +65,17 @@ def consume(sqs_event: Any, ports: flows.Ports, queue: Any) -> dict[str, list[di
             _dead_letter(queue, source, message_id, record.body, str(exc), failing_step(exc, kind))
         except Exception as exc:  # transient, or a bug: both deserve a retry, then a dead letter
             reason = f"{type(exc).__name__}: {exc}"
-            if receives >= MAX_RECEIVES:
-                reason = f"gave up after {receives} deliveries: {reason}"
+            first = first_received_at(raw, policy.clock())
+            if policy.gives_up(first):
+                failing = describe(policy.failing_for(first))
+                reason = f"gave up after failing for {failing} ({receives} deliveries): {reason}"
                 _dead_letter(queue, source, message_id, record.body, reason, failing_step(exc, kind))
                 continue
-            logger.warning("will retry", extra={"message_id": message_id, "reason": reason, "kind": kind})
-            queue.retry_later(
-                source, record.receipt_handle, redelivery_delay(receives, getattr(exc, "retry_after", None))
+            delay = policy.delay(receives, getattr(exc, "retry_after", None))
+            logger.warning(
+                "will retry", extra={"message_id": message_id, "reason": reason, "kind": kind, "delay": delay}
             )
+            queue.retry_later(source, record.receipt_handle, delay)
             failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}
 

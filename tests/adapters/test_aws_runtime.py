@@ -18,7 +18,15 @@ from chalicelib import flows
 from chalicelib.domain import events as ev
 from chalicelib.domain.catalog import Catalog
 from chalicelib.errors import ConfigurationError, TransientError
-from tests.unit.fakes import FakeMailer, FakeNotifier, FakeSheet, FakeStock
+from chalicelib.redelivery import (
+    MAX_DELAY,
+    MAX_GIVE_UP_AFTER,
+    MAX_RECEIVE_COUNT,
+    QUEUE_RETENTION,
+    RedeliveryPolicy,
+    most_deliveries,
+)
+from tests.unit.fakes import FakeMailer, FakeNotifier, FakeSheet, FakeStock, build_ports
 
 REGION = "eu-west-1"
 PREFIX = "test-hub-"
@@ -124,9 +132,11 @@ def test_create_resources_is_idempotent_and_sets_redrive_and_ttl(aws):
     assert set(aws["queues"]) == {"signups", "payments", "mail", "slack"}
     attrs = sqs().get_queue_attributes(QueueUrl=url(f"{PREFIX}payments"), AttributeNames=["All"])["Attributes"]
     redrive = json.loads(attrs["RedrivePolicy"])
-    assert int(redrive["maxReceiveCount"]) == 8
+    # SQS's redrive is only the backstop of the give-up policy: it must never fire first.
+    assert int(redrive["maxReceiveCount"]) == MAX_RECEIVE_COUNT >= most_deliveries(MAX_GIVE_UP_AFTER)
     assert redrive["deadLetterTargetArn"].endswith(f":{PREFIX}payments-dlq")
     assert attrs["VisibilityTimeout"] == "120"  # the second run updated it
+    assert int(attrs["MessageRetentionPeriod"]) == QUEUE_RETENTION > MAX_GIVE_UP_AFTER + MAX_DELAY
     ttl = ddb().describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiration"}
     key = ddb().describe_table(TableName=TABLE)["Table"]["KeySchema"]
@@ -348,9 +358,9 @@ def test_a_message_moved_by_the_redrive_policy_is_a_dead_letter_too(queue):
     assert "moved by SQS" in letter.reason
     assert queue.replay(letter.id) is True
     assert len(receive(f"{PREFIX}slack", visibility=30)) == 1
-    create_resources(PREFIX, TABLE)  # and the redrive policy is restored to 8 receives
+    create_resources(PREFIX, TABLE)  # and the redrive policy is restored
     policy = client.get_queue_attributes(QueueUrl=url(f"{PREFIX}slack"), AttributeNames=["RedrivePolicy"])
-    assert json.loads(policy["Attributes"]["RedrivePolicy"])["maxReceiveCount"] in (8, "8")
+    assert int(json.loads(policy["Attributes"]["RedrivePolicy"])["maxReceiveCount"]) == MAX_RECEIVE_COUNT
 
 
 # --- the door on DynamoDB --------------------------------------------------------------
@@ -505,6 +515,29 @@ def test_the_shared_consumer_on_an_sqs_batch(queue, mail_log):
     assert sheet.row("ok@example.com").consent is True
     [due] = receive(f"{PREFIX}mail")
     assert json.loads(due["Body"])["kind"] == "marketing_due"
+
+
+def test_an_sqs_message_failing_since_its_first_receive_a_day_ago_is_parked(queue):
+    from chalice.app import SQSEvent
+
+    from chalicelib.runtime.consumer import consume
+
+    queue.send("signups", signed_up("fs-flaky", "flaky@example.com"), "fs-flaky")
+    [message] = receive(f"{PREFIX}signups", visibility=0)
+    first = int(message["Attributes"]["ApproximateFirstReceiveTimestamp"]) / 1000
+    ports = build_ports(sheet=FlakySheet("flaky@example.com"))
+    ports.queue = ports.dead_letters = queue
+    event = SQSEvent(lambda_sqs_event(f"{PREFIX}signups", [message]), None)
+
+    soon = RedeliveryPolicy(clock=lambda: first + 3600)
+    assert consume(event, ports, queue, soon)["batchItemFailures"]
+    assert queue.list() == []
+
+    later = RedeliveryPolicy(clock=lambda: first + 24 * 3600 + 1)
+    assert consume(event, ports, queue, later) == {"batchItemFailures": []}
+    [letter] = queue.list()
+    assert letter.reason.startswith("gave up after failing for 24")
+    assert first <= time.time()
 
 
 def test_a_customer_lock_is_held_once_and_a_dead_holders_lease_ends(aws, monkeypatch):

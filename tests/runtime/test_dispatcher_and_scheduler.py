@@ -94,11 +94,9 @@ def test_rate_expressions():
 
 
 def test_a_message_that_keeps_crashing_the_consumer_is_redriven(queue):
-    from chalicelib.runtime.embedded.dispatcher import REDRIVE_AFTER
-
     queue.send("work", {"n": 1}, dedupe_id="1")
-    dispatcher = Dispatcher(make_app([], crash=True), queue)
-    for _ in range(REDRIVE_AFTER + 1):
+    dispatcher = Dispatcher(make_app([], crash=True), queue, redrive_after=3)
+    for _ in range(3 + 1):
         queue.release_all()
         dispatcher.deliver_once()
     assert queue.depth() == {}

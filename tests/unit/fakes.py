@@ -49,6 +49,10 @@ class Faulty:
         for _ in range(times):
             self._faults[method].append(error or TransientError(f"{type(self).__name__}.{method} is down (injected)"))
 
+    def heal(self) -> None:
+        """Forget every failure still scripted: the service is back."""
+        self._faults.clear()
+
     def _enter(self, method: str) -> None:
         self.calls.append(method)
         if self._faults.get(method):

@@ -13,18 +13,31 @@ from chalice.app import SQSEvent
 from chalicelib import flows
 from chalicelib.domain import events as ev
 from chalicelib.errors import TransientError
+from chalicelib.redelivery import MAX_DELAY, RedeliveryPolicy, first_received_at, most_deliveries
 from chalicelib.runtime import consumer
 from tests.unit.fakes import World
 
 ANN = "ann@example.com"
 
 
-def record(body: str | dict, message_id: str, receives: int = 1, queue: str = flows.PAYMENTS) -> dict:
+NOW = 1_750_000_000.0
+HOUR = 3600.0
+
+
+def record(
+    body: str | dict, message_id: str, receives: int = 1, queue: str = flows.PAYMENTS, failing_for: float = 0.0
+) -> dict:
+    """An SQS record first received `failing_for` seconds before `NOW`."""
+    first = int((NOW - failing_for) * 1000)
     return {
         "messageId": message_id,
         "receiptHandle": f"receipt-{message_id}",
         "body": body if isinstance(body, str) else json.dumps(body),
-        "attributes": {"ApproximateReceiveCount": str(receives), "SentTimestamp": "1717000000000"},
+        "attributes": {
+            "ApproximateReceiveCount": str(receives),
+            "SentTimestamp": str(first - 500),
+            "ApproximateFirstReceiveTimestamp": str(first),
+        },
         "messageAttributes": {},
         "md5OfBody": "",
         "eventSource": "aws:sqs",
@@ -52,8 +65,11 @@ def paid(invoice_id: str, price: str = "price_super_monthly") -> dict:
     return json.loads(json.dumps(message))
 
 
-def consume(w: World, sqs_event: SQSEvent) -> dict:
-    return consumer.consume(sqs_event, w.ports, w.queue)
+POLICY = RedeliveryPolicy(clock=lambda: NOW)
+
+
+def consume(w: World, sqs_event: SQSEvent, policy: RedeliveryPolicy = POLICY) -> dict:
+    return consumer.consume(sqs_event, w.ports, w.queue, policy)
 
 
 @pytest.fixture
@@ -86,7 +102,7 @@ def test_only_the_failed_records_are_reported(w):
     # the transient one is hidden for a while, by its own receipt, on its own queue
     [(queue, receipt, delay)] = w.queue.retries
     assert (queue, receipt) == (flows.PAYMENTS, "receipt-m-down")
-    assert 1.0 <= delay <= 4.0  # full jitter up to 2 ** receives
+    assert 2.0 <= delay <= 4.0  # equal jitter: between half of 2 ** receives and all of it
     # the permanent one is parked at once, with the reason and the failing step
     [letter] = w.queue.list()
     assert letter.id == "m-bad"
@@ -117,21 +133,55 @@ def test_an_unexpected_exception_is_retried_like_a_transient_one(w):
     assert w.queue.list() == []
 
 
-def test_the_last_allowed_delivery_goes_to_the_dead_letters(w):
-    w.stock.fail_next("find_order", times=2)
-    below = consume(w, batch(record(paid("in_1"), "m1", receives=consumer.MAX_RECEIVES - 1)))
-    assert below == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+def test_a_message_failing_for_less_than_a_day_is_retried_whatever_its_receive_count(w):
+    w.stock.fail_next("find_order")
+    result = consume(w, batch(record(paid("in_1"), "m1", receives=150, failing_for=23.9 * HOUR)))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     assert w.queue.list() == []
+    [(_, _, delay)] = w.queue.retries
+    assert MAX_DELAY / 2 <= delay <= MAX_DELAY  # capped at 15 minutes
 
-    last = consume(w, batch(record(paid("in_1"), "m1", receives=consumer.MAX_RECEIVES)))
+
+def test_a_message_failing_for_a_day_goes_to_the_dead_letters(w):
+    w.stock.fail_next("find_order")
+    last = consume(w, batch(record(paid("in_1"), "m1", receives=3, failing_for=24 * HOUR)))
 
     assert last == {"batchItemFailures": []}  # reported as done: it is parked, not lost
-    assert len(w.queue.retries) == 1  # only the earlier delivery was hidden for a retry
+    assert w.queue.retries == []
     [letter] = w.queue.list()
-    assert letter.reason.startswith(f"gave up after {consumer.MAX_RECEIVES} deliveries")
+    assert letter.reason.startswith("gave up after failing for 24 h (3 deliveries)")
     assert "TransientError" in letter.reason
     assert letter.step == "invoice_paid"
     assert letter.body == paid("in_1")
+
+
+def test_give_up_after_is_a_setting_of_the_policy(w):
+    w.stock.fail_next("find_order", times=2)
+    hourly = RedeliveryPolicy(give_up_after=HOUR, clock=lambda: NOW)
+    assert consume(w, batch(record(paid("in_1"), "m1", failing_for=HOUR - 1)), hourly)["batchItemFailures"]
+    assert consume(w, batch(record(paid("in_1"), "m1", failing_for=HOUR)), hourly) == {"batchItemFailures": []}
+    assert len(w.queue.list()) == 1
+
+
+def test_first_delivery_comes_from_sqs_attributes():
+    assert (
+        first_received_at({"attributes": {"ApproximateFirstReceiveTimestamp": "1500", "SentTimestamp": "1"}}, 9) == 1.5
+    )
+    assert first_received_at({"attributes": {"SentTimestamp": "2000"}}, 9) == 2.0
+    assert first_received_at({}, 9.0) == 9.0
+
+
+def test_sqs_redrive_stays_above_what_the_policy_can_deliver_in_the_longest_give_up():
+    from chalicelib.redelivery import MAX_GIVE_UP_AFTER, MAX_RECEIVE_COUNT
+
+    assert most_deliveries(MAX_GIVE_UP_AFTER) <= MAX_RECEIVE_COUNT
+    # Simulate the shortest delays the policy can draw: the bound holds.
+    low = RedeliveryPolicy()
+    elapsed, n = 0.0, 0
+    while elapsed < 24 * HOUR:
+        n += 1
+        elapsed += min(MAX_DELAY, 2.0**n) / 2
+    assert n <= most_deliveries(low.give_up_after)
 
 
 def test_a_dead_letter_can_be_replayed_through_todays_flows(w):
@@ -197,15 +247,16 @@ def test_queue_name_from_the_arn():
     assert consumer.queue_name({}) == ""
 
 
-@pytest.mark.parametrize("receives", [1, 2, 5, 10, 30])
+@pytest.mark.parametrize("receives", [1, 2, 5, 10, 30, 400])
 def test_redelivery_delay_grows_with_jitter_and_a_cap(receives):
-    delays = [consumer.redelivery_delay(receives) for _ in range(50)]
-    assert all(1.0 <= d <= min(900.0, 2.0 ** min(receives, 10)) for d in delays)
+    cap = min(MAX_DELAY, 2.0**receives)
+    delays = [POLICY.delay(receives) for _ in range(50)]
+    assert all(cap / 2 <= d <= cap for d in delays)
 
 
 @pytest.mark.parametrize(("hint", "delay"), [(0.2, 1.0), (30.0, 30.0), (5000.0, 900.0)])
 def test_redelivery_delay_honours_a_server_hint_within_bounds(hint, delay):
-    assert consumer.redelivery_delay(3, retry_after=hint) == delay
+    assert POLICY.delay(3, retry_after=hint) == delay
 
 
 def test_failing_step_names_the_deepest_adapter_method(tmp_path):

@@ -182,3 +182,16 @@ def test_in_lambda_the_embedded_state_is_refused():
         Settings.from_env(base).check_runtime()
     with pytest.raises(ConfigurationError, match="GOOGLE_SHEET_ID, ODOO_URL, SMTP_URL or MAIL_BACKEND=ses, SLACK"):
         Settings.from_env({**base, "HUB_TABLE": "t"}).check_runtime()
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("", 86400), ("24h", 86400), ("90m", 5400), ("3600", 3600), ("2d", 172800), ("45s", 45)]
+)
+def test_give_up_after(value, seconds):
+    assert Settings.from_env({"HUB_GIVE_UP_AFTER": value}).give_up_after == seconds
+
+
+@pytest.mark.parametrize("value", ["0", "-1h", "soon", "6d", "nan"])
+def test_a_bad_give_up_after_names_the_setting(value):
+    with pytest.raises(ConfigurationError, match="HUB_GIVE_UP_AFTER"):
+        Settings.from_env({"HUB_GIVE_UP_AFTER": value})

@@ -14,13 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.logs import logger
-from chalicelib.runtime.consumer import MAX_RECEIVES
+from chalicelib.redelivery import MAX_RECEIVE_COUNT
 from chalicelib.runtime.embedded.queue import Received, SqliteQueue
 
 REGION = "local"
-# The consumer dead-letters a failing message itself after MAX_RECEIVES deliveries;
-# this backstop only catches messages that crash it before it can.
-REDRIVE_AFTER = MAX_RECEIVES + 2
 ACCOUNT = "000000000000"
 
 
@@ -50,7 +47,7 @@ def sqs_record(message: Received) -> dict[str, Any]:
         "attributes": {
             "ApproximateReceiveCount": str(message.receive_count),
             "SentTimestamp": str(int(message.sent_at * 1000)),
-            "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000)),
+            "ApproximateFirstReceiveTimestamp": str(int(message.first_received_at * 1000)),
         },
         "messageAttributes": {},
         "md5OfBody": "",
@@ -80,9 +77,14 @@ def consumers_of(app: Any) -> list[Consumer]:
 
 
 class Dispatcher:
-    def __init__(self, app: Any, queue: SqliteQueue) -> None:
+    """`redrive_after` is SQS's `maxReceiveCount`: the consumer parks a failing message
+    itself once the redelivery policy gives up; this backstop only catches messages
+    that crash it before it can."""
+
+    def __init__(self, app: Any, queue: SqliteQueue, redrive_after: int = MAX_RECEIVE_COUNT) -> None:
         self.app = app
         self.queue = queue
+        self.redrive_after = redrive_after
 
     def deliver_once(self) -> int:
         """One round over every consumer: at most one batch each. Returns messages delivered."""
@@ -97,11 +99,11 @@ class Dispatcher:
     def _deliver(self, consumer: Consumer, batch: list[Received]) -> None:
         # SQS's redrive policy: a message whose deliveries keep crashing the consumer
         # (so it never settles it itself) is parked instead of retried for ever.
-        for message in [m for m in batch if m.receive_count > REDRIVE_AFTER]:
+        for message in [m for m in batch if m.receive_count > self.redrive_after]:
             self.queue.redrive(
-                consumer.queue, message.receipt, f"the consumer crashed on it {REDRIVE_AFTER} times", consumer.name
+                consumer.queue, message.receipt, f"the consumer crashed on it {self.redrive_after} times", consumer.name
             )
-        batch = [m for m in batch if m.receive_count <= REDRIVE_AFTER]
+        batch = [m for m in batch if m.receive_count <= self.redrive_after]
         if not batch:
             return
         event = {"Records": [sqs_record(m) for m in batch]}

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,21 +28,26 @@ class Received:
     receipt: str
     receive_count: int
     sent_at: float
+    first_received_at: float
 
 
 class SqliteQueue:
     """The `Queue` and `DeadLetters` ports of the embedded runtime."""
 
-    def __init__(self, db: Database, visibility_timeout: float = VISIBILITY_TIMEOUT) -> None:
+    def __init__(
+        self, db: Database, visibility_timeout: float = VISIBILITY_TIMEOUT, clock: Callable[[], float] = time.time
+    ) -> None:
         self.db = db
         self.visibility_timeout = visibility_timeout
+        self.clock = clock  # the wall clock; tests replace it to live through a day of retries
+        _add_first_received_at(db)
         # Set whenever a message is sent, so an idle dispatcher wakes at once.
         self.wakeup = threading.Event()
 
     # --- Queue port ------------------------------------------------------------
 
     def send(self, queue: str, body: dict[str, Any], dedupe_id: str) -> None:
-        now = time.time()
+        now = self.clock()
         with self.db.transaction() as conn:
             # A message with the same dedupe id still waiting in this queue makes this a no-op.
             conn.execute(
@@ -56,7 +62,7 @@ class SqliteQueue:
             conn.execute(
                 "INSERT OR IGNORE INTO dead_letters (id, queue, body, reason, step, failed_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (letters.letter_id(message_id), queue, json.dumps(body), reason, step, time.time()),
+                (letters.letter_id(message_id), queue, json.dumps(body), reason, step, self.clock()),
             )
 
     def retry_later(self, queue: str, receipt: str, delay: float) -> None:
@@ -64,28 +70,32 @@ class SqliteQueue:
         with self.db.transaction() as conn:
             conn.execute(
                 "UPDATE messages SET visible_at = ? WHERE queue = ? AND receipt = ?",
-                (time.time() + delay, queue, receipt),
+                (self.clock() + delay, queue, receipt),
             )
 
     # --- what the dispatcher uses ---------------------------------------------------
 
     def receive(self, queue: str, max_messages: int) -> list[Received]:
         """Up to `max_messages` visible messages, each hidden for the visibility timeout."""
-        now = time.time()
+        now = self.clock()
         out: list[Received] = []
         with self.db.transaction() as conn:
             rows = conn.execute(
-                "SELECT id, body, receive_count, sent_at FROM messages"
+                "SELECT id, body, receive_count, sent_at, first_received_at FROM messages"
                 " WHERE queue = ? AND visible_at <= ? ORDER BY sent_at LIMIT ?",
                 (queue, now, max_messages),
             ).fetchall()
             for row in rows:
                 receipt = uuid.uuid4().hex
+                first = row["first_received_at"] or now
                 conn.execute(
-                    "UPDATE messages SET visible_at = ?, receive_count = receive_count + 1, receipt = ? WHERE id = ?",
-                    (now + self.visibility_timeout, receipt, row["id"]),
+                    "UPDATE messages SET visible_at = ?, receive_count = receive_count + 1, receipt = ?,"
+                    " first_received_at = ? WHERE id = ?",
+                    (now + self.visibility_timeout, receipt, first, row["id"]),
                 )
-                out.append(Received(row["id"], queue, row["body"], receipt, row["receive_count"] + 1, row["sent_at"]))
+                out.append(
+                    Received(row["id"], queue, row["body"], receipt, row["receive_count"] + 1, row["sent_at"], first)
+                )
         return out
 
     def delete(self, queue: str, receipt: str) -> None:
@@ -105,7 +115,7 @@ class SqliteQueue:
             conn.execute(
                 "INSERT OR IGNORE INTO dead_letters (id, queue, body, reason, step, failed_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (letters.letter_id(row["id"]), queue, row["body"], reason, step, time.time()),
+                (letters.letter_id(row["id"]), queue, row["body"], reason, step, self.clock()),
             )
 
     def release_all(self) -> int:
@@ -114,7 +124,7 @@ class SqliteQueue:
         with self.db.transaction() as conn:
             return conn.execute(
                 "UPDATE messages SET visible_at = ? WHERE visible_at > ? AND receipt IS NOT NULL",
-                (time.time(), time.time()),
+                (self.clock(), self.clock()),
             ).rowcount
 
     def next_visible_at(self, queues: list[str]) -> float | None:
@@ -134,7 +144,7 @@ class SqliteQueue:
         ]
 
     def replay(self, letter_id: str) -> bool:
-        now = time.time()
+        now = self.clock()
         with self.db.transaction() as conn:
             row = conn.execute(
                 "SELECT queue, body FROM dead_letters WHERE id = ? AND state = 'dead'", (letter_id,)
@@ -156,7 +166,16 @@ class SqliteQueue:
                 conn.execute(
                     "UPDATE dead_letters SET state = 'discarded', note = ?, resolved_at = ?"
                     " WHERE id = ? AND state = 'dead'",
-                    (reason, time.time(), letter_id),
+                    (reason, self.clock(), letter_id),
                 ).rowcount
                 == 1
             )
+
+
+def _add_first_received_at(db: Database) -> None:
+    """The column SQS calls `ApproximateFirstReceiveTimestamp`: the redelivery policy
+    counts how long a message has been failing from it. Added to databases made before it."""
+    columns = {row["name"] for row in db.query("PRAGMA table_info(messages)")}
+    if "first_received_at" not in columns:
+        with db.transaction() as conn:
+            conn.execute("ALTER TABLE messages ADD COLUMN first_received_at REAL")
