@@ -1,4 +1,5 @@
 # chocohub: `make run` (the hub on 127.0.0.1:8000), `make demo` (second terminal), `make test`.
+# `PORT=8001 make run` (and `PORT=8001 make demo`) serve elsewhere.
 # Everything installs itself into .venv on first use; only Python 3.11 is needed.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -11,8 +12,10 @@ STRIPE_WEBHOOK_SECRET ?= whsec_dev_chocohub_only
 SLACK_SIGNING_SECRET ?= dev-slack-signing-secret
 FORMSTACK_HMAC_KEY ?= dev-formstack-hmac-key
 HUB_STATE_DIR ?= .hub
+PORT ?= 8000
+HUB_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 DEV_ENV := STRIPE_WEBHOOK_SECRET=$(STRIPE_WEBHOOK_SECRET) SLACK_SIGNING_SECRET=$(SLACK_SIGNING_SECRET) \
-	FORMSTACK_HMAC_KEY=$(FORMSTACK_HMAC_KEY) HUB_STATE_DIR=$(HUB_STATE_DIR)
+	FORMSTACK_HMAC_KEY=$(FORMSTACK_HMAC_KEY) HUB_STATE_DIR=$(HUB_STATE_DIR) HUB_PUBLIC_URL=$(HUB_PUBLIC_URL)
 
 .PHONY: setup run demo test lint format chaos replay bench clean
 
@@ -24,11 +27,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
+# chalice local under a supervisor that restarts it on a source edit only (devtools/serve.py).
 run: $(STAMP)
-	env $(DEV_ENV) $(BIN)/chalice local --host 127.0.0.1 --port 8000 --stage dev
+	env $(DEV_ENV) $(BIN)/python -m devtools.serve --host 127.0.0.1 --port $(PORT) --stage dev
 
 demo: $(STAMP)
-	env $(DEV_ENV) $(BIN)/python -m devtools.demo
+	env $(DEV_ENV) HUB_URL=http://127.0.0.1:$(PORT) $(BIN)/python -m devtools.demo
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest

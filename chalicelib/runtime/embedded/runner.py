@@ -8,16 +8,15 @@ deliveries left in flight by a killed process are released at start.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from chalicelib.logs import logger
 from chalicelib.runtime.embedded.dispatcher import Dispatcher
+from chalicelib.runtime.embedded.lockfile import lock_path, try_lock
 from chalicelib.runtime.embedded.queue import SqliteQueue
 from chalicelib.runtime.embedded.scheduler import fire_due, schedules_of
 
@@ -41,18 +40,15 @@ class EmbeddedRunner:
         self.dispatcher = Dispatcher(app, queue)
         self.queue = queue
         self.app = app
-        self.lock_path = Path(state_dir) / "runtime.lock"
+        self.state_dir = state_dir
+        self.lock_path = lock_path(state_dir)
         self._stop = threading.Event()
         self._lock_file = None
 
     def start(self) -> bool:
         """Start the background thread; False when another process already dispatches."""
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        lock_file = open(self.lock_path, "w")  # noqa: SIM115 - held for the process's life
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock_file.close()
+        lock_file = try_lock(self.state_dir)  # held for the process's life
+        if lock_file is None:
             logger.warning("another process dispatches from this state folder", extra={"lock": str(self.lock_path)})
             return False
         self._lock_file = lock_file
