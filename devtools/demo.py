@@ -2,12 +2,14 @@
 what happened in each sink.
 
 Two sign-ups (one consenting), a Stripe checkout and its first `invoice.paid`, and a
-Slack command, each signed exactly as its provider signs it.
+Slack command, each signed exactly as its provider signs it. Exits 1 when the hub
+refused a step or a sink never got its result, so a passing demo means the chain works.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -41,7 +43,7 @@ def main() -> int:
         print(f"No hub answers at {base}: start it with `make run` in another terminal.", file=sys.stderr)
         return 1
 
-    run = time.strftime("%H%M%S")
+    run = time.strftime("%H%M%S") + secrets.token_hex(2)  # unique even for two demos in one second
     ann, bob = f"ann.{run}@example.com", f"bob.{run}@example.com"
     emails_before = len(state.emails())
     steps = [
@@ -75,14 +77,21 @@ def main() -> int:
         ),
     ]
     print(f"Playing the demo against {base}\n")
+    failures = []
     for title, send in steps:
         answer = send()
         print(f"  {answer.status}  {title}  {answer.body.decode()[:80]}")
+        if answer.status != 200:
+            failures.append(f"{title}: HTTP {answer.status}")
 
-    _wait(lambda: any(o["client_order_ref"] == f"in_demo_{run}" for o in state.orders()))
-    _wait(lambda: len(state.emails()) > emails_before)
+    if not _wait(lambda: any(o["client_order_ref"] == f"in_demo_{run}" for o in state.orders())):
+        failures.append(f"no stock order for in_demo_{run}")
+    if not _wait(lambda: len(state.emails()) > emails_before):
+        failures.append(f"no marketing email to {ann}")
     answer = client.slack_command(payloads.slack_command(f"find {ann}"))
     print(f"  {answer.status}  Slack: /chocobox find {ann}\n")
+    if answer.status != 200:
+        failures.append(f"Slack command: HTTP {answer.status}")
     print("    " + answer.json().get("text", answer.body.decode()).replace("\n", "\n    "))
 
     print("\nCustomer sheet (embedded):")
@@ -104,6 +113,9 @@ def main() -> int:
     for message in state.slack()[-3:]:
         print(f"  {message.get('channel') or 'response_url'}: {message['text'].splitlines()[0]}")
     print(f"\nEverything lives under {state.dir}/ (hub.sqlite3, outbox/).")
+    if failures:
+        print("\nThe demo FAILED: " + "; ".join(failures), file=sys.stderr)
+        return 1
     return 0
 
 
