@@ -7,14 +7,22 @@ once and a replay runs the same code again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 
 from chalicelib import commands, marketing
 from chalicelib.domain import events as ev
 from chalicelib.domain.catalog import Catalog
-from chalicelib.domain.customer import Customer, CustomerChange, apply_change, email_digest, valid_email
+from chalicelib.domain.customer import (
+    Customer,
+    CustomerChange,
+    apply_change,
+    email_digest,
+    normalise_email,
+    valid_email,
+)
 from chalicelib.errors import PermanentError, TransientError
 from chalicelib.ports import (
     CustomerSheet,
@@ -67,6 +75,49 @@ def queue_for(event: ev.Event) -> str:
 
 def handle(event: ev.Event, ports: Ports) -> None:
     """Carry one event along the chain."""
+    [failure] = handle_batch([event], ports)
+    if failure is not None:
+        raise failure
+
+
+def handle_batch(events: Sequence[ev.Event], ports: Ports) -> list[Exception | None]:
+    """Carry a batch of events (one SQS batch); returns each one's failure, or None.
+
+    The customer events of the batch share one unit of work on the sheet (`_save_customers`):
+    its rows are read once and written once, which is what keeps a burst of sign-ups
+    within Google's 60 reads and 60 writes a minute. What each event does next (an
+    order, a Slack message, a marketing email) then runs per event, so that one event's
+    failure is its own and never fails or repeats its batch mates.
+    """
+    failures: list[Exception | None] = [None] * len(events)
+    steps: dict[int, CustomerStep] = {}
+    for i, event in enumerate(events):
+        planner = _CUSTOMER_STEPS.get(type(event))
+        if planner is None:
+            continue
+        try:
+            steps[i] = planner(event, ports)
+        except Exception as exc:  # the consumer tells transient from permanent
+            failures[i] = exc
+    saved = _save_customers(ports, steps, failures)
+    for i, event in enumerate(events):
+        if failures[i] is not None:
+            continue
+        try:
+            if i in steps:
+                before, after = saved[i]
+                if after is not None and after.consent and not (before and before.consent):
+                    queue_marketing(ports, after)
+                if after is not None and steps[i].then is not None:
+                    steps[i].then(after)
+            else:
+                _handle_one(event, ports)
+        except Exception as exc:
+            failures[i] = exc
+    return failures
+
+
+def _handle_one(event: ev.Event, ports: Ports) -> None:
     handler = _HANDLERS.get(type(event))
     if handler is None:
         raise PermanentError(f"no flow handles {event.kind!r}")
@@ -76,20 +127,62 @@ def handle(event: ev.Event, ports: Ports) -> None:
 # --- customers -------------------------------------------------------------------
 
 
-def _save_customer(ports: Ports, change: CustomerChange) -> Customer:
-    """Apply `change` to the sheet; queue the marketing email a new consent may owe.
+@dataclass(frozen=True)
+class CustomerStep:
+    """What a customer event does to its row, and what follows once the row is saved.
 
-    The row's read-change-write holds the customer's lock: a concurrent delivery for the
-    same email would otherwise undo this change, or append a second row.
+    `then` receives the customer as saved; `existing_only` leaves a customer without a
+    row alone (an unsubscribe creates no row).
     """
-    with ports.locks.hold(f"customer:{change.email}"):
-        before = ports.sheet.get(change.email)
-        after = apply_change(before, change, ports.today())
-        if after != before:
-            ports.sheet.save(after)
-    if after.consent and not (before and before.consent):
-        queue_marketing(ports, after)
-    return after
+
+    change: CustomerChange
+    then: Callable[[Customer], None] | None = None
+    existing_only: bool = False
+
+
+def _save_customers(
+    ports: Ports, steps: dict[int, CustomerStep], failures: list[Exception | None]
+) -> dict[int, tuple[Customer | None, Customer | None]]:
+    """Apply the steps' changes to the sheet in one unit of work; returns, per step, its
+    customer before and after (after is None when an `existing_only` step found no row).
+
+    The read-change-write holds each customer's lock: a concurrent batch touching the
+    same email would otherwise undo these changes, or append a second row. A busy lock
+    (another Lambda holds it) fails only the steps of that customer; a sheet failure
+    fails every step of the batch, which is retried whole (nothing was written).
+    """
+    saved: dict[int, tuple[Customer | None, Customer | None]] = {}
+    if not steps:
+        return saved
+    with ExitStack() as held:
+        ready: set[str] = set()
+        for email in sorted({step.change.email for step in steps.values()}):
+            try:
+                held.enter_context(ports.locks.hold(f"customer:{email}"))
+                ready.add(email)
+            except Exception as exc:
+                for i, step in steps.items():
+                    if step.change.email == email:
+                        failures[i] = exc
+        mine = {i: step for i, step in steps.items() if step.change.email in ready}
+        if not mine:
+            return saved
+        try:
+            with ports.sheet.edit(sorted(ready)) as rows:
+                for i, step in mine.items():
+                    before = rows.get(step.change.email)
+                    if step.existing_only and before is None:
+                        saved[i] = (None, None)
+                        continue
+                    after = apply_change(before, step.change, ports.today())
+                    if after != before:
+                        rows.put(after)
+                    saved[i] = (before, after)
+        except Exception as exc:
+            saved.clear()
+            for i in mine:
+                failures[i] = exc
+    return saved
 
 
 def queue_marketing(ports: Ports, customer: Customer) -> None:
@@ -103,43 +196,42 @@ def _notify(ports: Ports, event: ev.Event, text: str) -> None:
     ports.queue.send(SLACK, ev.to_message(note), dedupe_id=note.event_id)
 
 
-def signed_up(event: ev.SignedUp, ports: Ports) -> None:
+def signed_up(event: ev.SignedUp, ports: Ports) -> CustomerStep:
     box = ports.catalog.box_for_form_value(event.box_value)
-    _save_customer(
-        ports,
+    return CustomerStep(
         CustomerChange(
             email=valid_email(event.email),
             name=event.name or None,
             address=event.address or None,
             box=box.sku if box else None,
             consent=event.consent,
-        ),
+        )
     )
 
 
-def unsubscribed(event: ev.Unsubscribed, ports: Ports) -> None:
+def unsubscribed(event: ev.Unsubscribed, ports: Ports) -> CustomerStep:
     ports.mail_log.suppress(event.email)
-    if ports.sheet.get(event.email) is not None:
-        _save_customer(ports, CustomerChange(email=event.email, consent=False))
+    return CustomerStep(CustomerChange(email=normalise_email(event.email), consent=False), existing_only=True)
 
 
-def checkout_completed(event: ev.CheckoutCompleted, ports: Ports) -> None:
+def checkout_completed(event: ev.CheckoutCompleted, ports: Ports) -> CustomerStep:
     box = None
     if event.price_ids:
         box = ports.catalog.box_for_prices(list(event.price_ids))
-    customer = _save_customer(
-        ports,
-        CustomerChange(
-            email=valid_email(event.email),
-            name=event.name or None,
-            address=event.address or None,
-            box=box.sku if box else None,
-            status="active",
-            consent=event.consent,
-            stripe_customer=event.stripe_customer or None,
-        ),
+
+    def then(customer: Customer) -> None:
+        _notify(ports, event, f":tada: New subscriber: {customer.name or customer.email}")
+
+    change = CustomerChange(
+        email=valid_email(event.email),
+        name=event.name or None,
+        address=event.address or None,
+        box=box.sku if box else None,
+        status="active",
+        consent=event.consent,
+        stripe_customer=event.stripe_customer or None,
     )
-    _notify(ports, event, f":tada: New subscriber: {customer.name or customer.email}")
+    return CustomerStep(change, then)
 
 
 def _known_email(ports: Ports, email: str, stripe_customer: str) -> str:
@@ -153,23 +245,23 @@ def _known_email(ports: Ports, email: str, stripe_customer: str) -> str:
     return found.email
 
 
-def invoice_paid(event: ev.InvoicePaid, ports: Ports) -> None:
+def invoice_paid(event: ev.InvoicePaid, ports: Ports) -> CustomerStep:
     box = ports.catalog.box_for_prices(list(event.price_ids))
-    email = _known_email(ports, event.email, event.stripe_customer)
-    customer = _save_customer(
-        ports,
-        CustomerChange(
-            email=email,
-            name=event.name or None,
-            address=event.address or None,
-            box=box.sku,
-            status="active",
-            stripe_customer=event.stripe_customer or None,
-            last_order=f"{ports.today()} {event.invoice_id}",
-        ),
+
+    def then(customer: Customer) -> None:
+        place_order(ports, customer, box.sku, event.invoice_id)
+        _notify(ports, event, f":package: {box.name} paid by {customer.email} ({event.invoice_id}): order confirmed")
+
+    change = CustomerChange(
+        email=_known_email(ports, event.email, event.stripe_customer),
+        name=event.name or None,
+        address=event.address or None,
+        box=box.sku,
+        status="active",
+        stripe_customer=event.stripe_customer or None,
+        last_order=f"{ports.today()} {event.invoice_id}",
     )
-    place_order(ports, customer, box.sku, event.invoice_id)
-    _notify(ports, event, f":package: {box.name} paid by {customer.email} ({event.invoice_id}): order confirmed")
+    return CustomerStep(change, then)
 
 
 def place_order(ports: Ports, customer: Customer, sku: str, ref: str) -> None:
@@ -183,19 +275,29 @@ def place_order(ports: Ports, customer: Customer, sku: str, ref: str) -> None:
         ports.stock.confirm_order(order.id)
 
 
-def _status_change(ports: Ports, event: ev.Event, email: str, stripe_customer: str, status: str) -> Customer:
-    email = _known_email(ports, email, stripe_customer)
-    return _save_customer(ports, CustomerChange(email=email, status=status))
+def _status_change(
+    ports: Ports, event: ev.Event, email: str, stripe_customer: str, status: str, text: Callable[[Customer], str]
+) -> CustomerStep:
+    """The customer's row takes `status`, then Slack is told `text(customer)`."""
+
+    def then(customer: Customer) -> None:
+        _notify(ports, event, text(customer))
+
+    return CustomerStep(CustomerChange(email=_known_email(ports, email, stripe_customer), status=status), then)
 
 
-def payment_failed(event: ev.PaymentFailed, ports: Ports) -> None:
-    customer = _status_change(ports, event, event.email, event.stripe_customer, "past_due")
-    _notify(ports, event, f":warning: Payment failed for {customer.email} ({event.invoice_id}): now past due")
+def payment_failed(event: ev.PaymentFailed, ports: Ports) -> CustomerStep:
+    def text(customer: Customer) -> str:
+        return f":warning: Payment failed for {customer.email} ({event.invoice_id}): now past due"
+
+    return _status_change(ports, event, event.email, event.stripe_customer, "past_due", text)
 
 
-def subscription_cancelled(event: ev.SubscriptionCancelled, ports: Ports) -> None:
-    customer = _status_change(ports, event, event.email, event.stripe_customer, "cancelled")
-    _notify(ports, event, f":wave: Subscription {event.subscription} of {customer.email} cancelled")
+def subscription_cancelled(event: ev.SubscriptionCancelled, ports: Ports) -> CustomerStep:
+    def text(customer: Customer) -> str:
+        return f":wave: Subscription {event.subscription} of {customer.email} cancelled"
+
+    return _status_change(ports, event, event.email, event.stripe_customer, "cancelled", text)
 
 
 def charge_refunded(event: ev.ChargeRefunded, ports: Ports) -> None:
@@ -293,13 +395,17 @@ def slow_command(event: ev.SlowCommand, ports: Ports) -> None:
     ports.notifier.respond(event.response_url, commands.answer(event.text, ports))
 
 
-_HANDLERS: dict[type, Callable[..., None]] = {
+# Customer events: planned per event, saved to the sheet together, then followed up.
+_CUSTOMER_STEPS: dict[type, Callable[..., CustomerStep]] = {
     ev.SignedUp: signed_up,
     ev.Unsubscribed: unsubscribed,
     ev.CheckoutCompleted: checkout_completed,
     ev.InvoicePaid: invoice_paid,
     ev.PaymentFailed: payment_failed,
     ev.SubscriptionCancelled: subscription_cancelled,
+}
+
+_HANDLERS: dict[type, Callable[..., None]] = {
     ev.ChargeRefunded: charge_refunded,
     ev.MarketingDue: marketing_due,
     ev.Notification: notification,

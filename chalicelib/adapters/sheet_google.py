@@ -10,7 +10,10 @@ read with the key column), so a reordered sheet is noticed at no extra cost.
 
 Requests per call, once warm: `get` and `find_by_stripe_customer` 2 reads, `save` 2 reads
 and 1 write (1 and 1 when it appends), `all` 1 read, `ping` 1 read (Google's quota: 60
-reads and 60 writes a minute per service account).
+reads and 60 writes a minute per service account). A consumer's batch goes through `edit`,
+a unit of work: 1 read of the key columns (+1 of the rows found), then 1 `append_rows` for
+all new customers and, for changed rows, 1 checking read and 1 batched update: ten new
+customers cost 1 read and 1 write.
 
 Sheets has no conditional write, and an update is addressed by row number: `save` reads
 the row's Email cell (and row 1) again just before writing, so a sheet that staff sorted,
@@ -30,13 +33,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.adapters.sheet_layout import EMAIL, HEADERS, STRIPE, from_cells, to_cells
 from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.errors import ConfigurationError, HubError, PermanentError, TransientError
 from chalicelib.logs import logger
+from chalicelib.ports import CustomerRows
 from chalicelib.retry import parse_retry_after, sink_retry
 
 if TYPE_CHECKING:
@@ -151,6 +156,22 @@ class GoogleSheet:
         appended: list[bool] = []  # shared by the attempts of this call
         return self._call(self._save, customer, appended)
 
+    @contextmanager
+    def edit(self, emails: Collection[str], stripe_customers: Collection[str] = ()) -> Iterator[CustomerRows]:
+        """The rows of a batch: one read of the key columns with row 1, and one more of the
+        rows found (none when every customer is new); on a clean exit, one `append_rows`
+        for the new customers and, for changed rows, one read that checks they did not
+        move and one batched update. So ten new customers cost one read and one write.
+        """
+        keys = sorted({normalise_email(e) for e in emails if e and e.strip()})
+        ids = sorted({i.strip() for i in stripe_customers if i and i.strip()})
+        rows, where = self._call(self._load, keys, ids)
+        yield rows
+        changed = rows.changed()
+        if changed:
+            tries: list[bool] = []  # shared by the attempts of this commit
+            self._call(self._commit, changed, where, tries)
+
     def all(self) -> list[Customer]:
         """Every customer row in sheet order, rows typed by hand included (one read).
 
@@ -217,6 +238,78 @@ class GoogleSheet:
         )
         logger.info("sheet row updated", extra={"sink": "sheets", "row": row})
         return bool(appended)
+
+    def _load(self, keys: list[str], ids: list[str]) -> tuple[CustomerRows, dict[str, int]]:
+        """One attempt of `edit`'s load: the rows, and the row number of each email."""
+        ws = self._open()
+        columns = self._key_columns(ws, (EMAIL, STRIPE) if ids else (EMAIL,), write=True)
+        found = self._first_rows(columns[EMAIL], keys)
+        stripe_rows = self._first_rows(columns.get(STRIPE, []), ids, normalise=str.strip)
+        wanted = sorted(set(found.values()) | set(stripe_rows.values()))
+        if not wanted:
+            return CustomerRows([]), {}
+        head, *lines = ws.batch_get(["1:1", *(f"{r}:{r}" for r in wanted)], value_render_option=FORMATTED)
+        if [str(v) for v in (head[0] if head else [])] != self._row1:
+            raise TransientError("the sheet's headers changed while reading; reading again")
+        customers: list[Customer] = []
+        where: dict[str, int] = {}
+        emails = columns[EMAIL]
+        for row, line in zip(wanted, lines, strict=True):
+            customer = self._customer([str(v) for v in (line[0] if line else [])])
+            if not customer.email:  # found by Stripe id on a row without an email: not a customer's row
+                continue
+            if customer.email != normalise_email(emails[row - 1] if row - 1 < len(emails) else ""):
+                raise TransientError("the sheet's rows moved while reading; reading again")
+            where.setdefault(customer.email, row)
+            customers.append(customer)
+        return CustomerRows(customers), where
+
+    def _commit(self, changed: list[Customer], where: dict[str, int], tries: list[bool]) -> None:
+        """One attempt of `edit`'s write. A retry locates the rows again first: the sheet
+        may have moved, and an append whose answer was lost left rows to update, not add."""
+        from gspread.utils import InsertDataOption
+
+        ws = self._open()
+        emails = [normalise_email(c.email) for c in changed]
+        if tries:
+            where = self._first_rows(self._key_column(ws, EMAIL, write=True), emails)
+        tries.append(True)
+        updates = {where[e]: e for e in emails if e in where}
+        lines: list[list[str]] = []
+        ranges: list[dict[str, Any]] = []
+        for email, customer in zip(emails, changed, strict=True):
+            cells = to_cells(customer)
+            cells[EMAIL] = email
+            by_column = {self._columns[h.lower()]: value for h, value in cells.items()}
+            if email in where:
+                ranges += [{"range": r, "values": [v]} for r, v in self._row_ranges(where[email], by_column)]
+            else:
+                line = [""] * max(by_column)
+                for col, value in by_column.items():
+                    line[col - 1] = value
+                lines.append(line)
+        if updates:
+            self._check_rows_hold(ws, updates)
+            ws.batch_update(ranges, value_input_option=RAW)
+        if lines:
+            # INSERT_ROWS: new rows are inserted after the table, so nothing below is overwritten
+            ws.append_rows(
+                lines, value_input_option=RAW, insert_data_option=InsertDataOption.insert_rows, table_range="A1"
+            )
+        logger.info("sheet rows written", extra={"sink": "sheets", "added": len(lines), "updated": len(updates)})
+
+    @staticmethod
+    def _first_rows(
+        column: list[str], keys: Collection[str], normalise: Callable[[str], str] = normalise_email
+    ) -> dict[str, int]:
+        """The first data row (2 and below) of each key found in the column."""
+        wanted = set(keys)
+        rows: dict[str, int] = {}
+        for row, value in enumerate(column[1:], start=2):
+            key = normalise(value) if value else ""
+            if key in wanted and key not in rows:
+                rows[key] = row
+        return rows
 
     def _all(self) -> list[Customer]:
         ws = self._open()
@@ -311,47 +404,58 @@ class GoogleSheet:
             )
 
     def _key_column(self, ws: Worksheet, header: str, write: bool) -> list[str]:
-        """Fresh cells of one hub column (index 0 is row 1), read in one batch with row 1,
-        so that a sheet whose columns staff moved is noticed and the map refreshed.
+        """Fresh cells of one hub column (index 0 is row 1): see `_key_columns`."""
+        return self._key_columns(ws, (header,), write)[header]
+
+    def _key_columns(self, ws: Worksheet, headers: Sequence[str], write: bool) -> dict[str, list[str]]:
+        """Fresh cells of some hub columns (index 0 is row 1), read in one request with
+        row 1, so that a sheet whose columns staff moved is noticed and the map refreshed.
 
         `write`: the caller will write, so hub headers gone missing are put back.
         """
         for _ in range(3):
-            col = self._columns.get(header.lower())
-            if col is None:  # the header was gone last time: look again
+            if any(h.lower() not in self._columns for h in headers):  # gone last time: look again
                 row1 = ws.get("1:1", value_render_option=FORMATTED)
                 self._set_row1(row1[0] if row1 else [])
                 if write:
                     self._ensure_headers(ws)
-                col = self._columns.get(header.lower())
-                if col is None:
-                    return []
-            letter = column_letter(col)
-            head, column = ws.batch_get(["1:1", f"{letter}:{letter}"], value_render_option=FORMATTED)
+            present = {h: self._columns[h.lower()] for h in headers if h.lower() in self._columns}
+            out: dict[str, list[str]] = {h: [] for h in headers}
+            if not present:
+                return out
+            letters = [column_letter(col) for col in present.values()]
+            head, *columns = ws.batch_get(["1:1", *(f"{x}:{x}" for x in letters)], value_render_option=FORMATTED)
             row1 = [str(v) for v in (head[0] if head else [])]
             if row1 != self._row1:
                 logger.info("sheet headers changed", extra={"sink": "sheets"})
                 self._set_row1(row1)
                 if write:
                     self._ensure_headers(ws)
-                if self._columns.get(header.lower()) != col:
-                    continue  # the key column moved: read it again where it is now
-            return [str(line[0]) if line else "" for line in column]
+                if any(self._columns.get(h.lower()) != col for h, col in present.items()):
+                    continue  # a key column moved: read it again where it is now
+            for header, column in zip(present, columns, strict=True):
+                out[header] = [str(line[0]) if line else "" for line in column]
+            return out
         raise TransientError("the sheet's headers keep changing; trying again later")
 
     def _check_row_holds(self, ws: Worksheet, row: int, email: str) -> None:
-        """Just before writing by row number: row 1 and the row's Email cell, read again in
+        """See `_check_rows_hold`."""
+        self._check_rows_hold(ws, {row: email})
+
+    def _check_rows_hold(self, ws: Worksheet, rows: dict[int, str]) -> None:
+        """Just before writing by row number: row 1 and each row's Email cell, read again in
         one request, must be as the lookup saw them. Staff sorting the sheet, inserting or
-        deleting rows, or moving columns in between would otherwise send this customer's
-        cells to another row or column; the retry finds the row again instead."""
+        deleting rows, or moving columns in between would otherwise send a customer's
+        cells to another row or column; the retry finds the rows again instead."""
         letter = column_letter(self._columns[EMAIL.lower()])
-        head, cell = ws.batch_get(["1:1", f"{letter}{row}"], value_render_option=FORMATTED)
+        head, *cells = ws.batch_get(["1:1", *(f"{letter}{row}" for row in rows)], value_render_option=FORMATTED)
         if [str(v) for v in (head[0] if head else [])] != self._row1:
             raise TransientError("the sheet's headers changed under us while saving; looking again")
-        value = str(cell[0][0]) if cell and cell[0] else ""
-        if normalise_email(value) != email:
-            # no email in the message: it ends up in logs and dead letters
-            raise TransientError(f"the sheet moved under us: row {row} no longer holds this customer; looking again")
+        for (row, email), cell in zip(rows.items(), cells, strict=True):
+            value = str(cell[0][0]) if cell and cell[0] else ""
+            if normalise_email(value) != email:
+                # no email in the message: it ends up in logs and dead letters
+                raise TransientError(f"the sheet moved under us: row {row} no longer holds its customer; looking again")
 
     @staticmethod
     def _find_row(column: list[str], match: Callable[[str], bool]) -> int | None:

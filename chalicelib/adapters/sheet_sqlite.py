@@ -6,8 +6,13 @@ they would type into the Google Sheet; the scheduled sync picks them up.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+
 from chalicelib.adapters.sheet_layout import EMAIL, HEADERS, STRIPE, from_cells, to_cells
 from chalicelib.domain.customer import Customer, normalise_email
+from chalicelib.ports import CustomerRows
 from chalicelib.runtime.embedded.db import Database
 
 _COLUMNS = ", ".join(f"\"{h}\" TEXT NOT NULL DEFAULT ''" for h in HEADERS)
@@ -35,20 +40,31 @@ class SqliteSheet:
         return self._one(f'"{STRIPE}" = ?', stripe_customer)
 
     def save(self, customer: Customer) -> bool:
-        cells = to_cells(customer)
-        names = ", ".join(f'"{h}"' for h in HEADERS)
-        marks = ", ".join("?" for _ in HEADERS)
-        updates = ", ".join(f'"{h}" = excluded."{h}"' for h in HEADERS if h != EMAIL)
         with self.db.transaction() as conn:
-            existed = conn.execute(
-                f'SELECT 1 FROM sheet WHERE lower(trim("{EMAIL}")) = ?', (customer.email,)
-            ).fetchone()
-            conn.execute(
-                f"INSERT INTO sheet ({names}) VALUES ({marks})"
-                f' ON CONFLICT (lower(trim("{EMAIL}"))) DO UPDATE SET {updates}',
-                tuple(cells[h] for h in HEADERS),
+            return _upsert(conn, customer)
+
+    @contextmanager
+    def edit(self, emails: Collection[str], stripe_customers: Collection[str] = ()) -> Iterator[CustomerRows]:
+        """The rows of these emails and Stripe ids in one query; the changed ones written in
+        one transaction when the block ends."""
+        keys = sorted({normalise_email(e) for e in emails})
+        ids = sorted(set(stripe_customers))
+        where = " OR ".join(
+            part
+            for part, values in (
+                (f'lower(trim("{EMAIL}")) IN ({", ".join("?" * len(keys))})', keys),
+                (f'"{STRIPE}" IN ({", ".join("?" * len(ids))})', ids),
             )
-        return existed is None
+            if values
+        )
+        found = self.db.query(f"SELECT * FROM sheet WHERE {where} ORDER BY row", (*keys, *ids)) if where else []
+        rows = CustomerRows(from_cells(dict(r)) for r in found)
+        yield rows
+        changed = rows.changed()
+        if changed:
+            with self.db.transaction() as conn:
+                for customer in changed:
+                    _upsert(conn, customer)
 
     def all(self) -> list[Customer]:
         return [from_cells(dict(r)) for r in self.db.query("SELECT * FROM sheet ORDER BY row")]
@@ -56,3 +72,17 @@ class SqliteSheet:
     def ping(self) -> str:
         count = self.db.query("SELECT COUNT(*) AS n FROM sheet")[0]["n"]
         return f"embedded sheet, {count} rows"
+
+
+def _upsert(conn: sqlite3.Connection, customer: Customer) -> bool:
+    """Write the customer's row (by email); True when it was added."""
+    cells = to_cells(customer)
+    names = ", ".join(f'"{h}"' for h in HEADERS)
+    marks = ", ".join("?" for _ in HEADERS)
+    updates = ", ".join(f'"{h}" = excluded."{h}"' for h in HEADERS if h != EMAIL)
+    existed = conn.execute(f'SELECT 1 FROM sheet WHERE lower(trim("{EMAIL}")) = ?', (customer.email,)).fetchone()
+    conn.execute(
+        f'INSERT INTO sheet ({names}) VALUES ({marks}) ON CONFLICT (lower(trim("{EMAIL}"))) DO UPDATE SET {updates}',
+        tuple(cells[h] for h in HEADERS),
+    )
+    return existed is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,36 +49,70 @@ def consume(
     how long to wait before a failed record's next delivery, and when to give up.
     """
     policy = policy or RedeliveryPolicy()
-    failures = []
+    records: list[_Record] = []
     for record in sqs_event:
         raw = record.to_dict()
-        message_id = raw.get("messageId", "")
-        source = queue_name(raw)
-        receives = int(raw.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-        kind = "unreadable"
+        item = _Record(record, raw, raw.get("messageId", ""), queue_name(raw))
         try:
             body = _parse(record.body)
-            kind = str(body.get("kind", kind))
-            event = ev.from_message(body)
-            flows.handle(event, ports)
-            logger.info("processed", extra={"event_id": event.event_id, "queue": source, "kind": kind})
-        except PermanentError as exc:
-            _dead_letter(queue, source, message_id, record.body, str(exc), failing_step(exc, kind))
-        except Exception as exc:  # transient, or a bug: both deserve a retry, then a dead letter
-            reason = f"{type(exc).__name__}: {exc}"
-            first = first_received_at(raw, policy.clock())
-            if policy.gives_up(first):
-                failing = describe(policy.failing_for(first))
-                reason = f"gave up after failing for {failing} ({receives} deliveries): {reason}"
-                _dead_letter(queue, source, message_id, record.body, reason, failing_step(exc, kind))
-                continue
-            delay = policy.delay(receives, getattr(exc, "retry_after", None))
-            logger.warning(
-                "will retry", extra={"message_id": message_id, "reason": reason, "kind": kind, "delay": delay}
-            )
-            queue.retry_later(source, record.receipt_handle, delay)
-            failures.append({"itemIdentifier": message_id})
+            item.kind = str(body.get("kind", item.kind))
+            item.event = ev.from_message(body)
+        except Exception as exc:  # unreadable: permanent, parked at once
+            item.failure = exc
+        records.append(item)
+    readable = [r for r in records if r.event is not None]
+    # One call for the batch: the flows share one read and one write of the sheet.
+    for item, failure in zip(readable, flows.handle_batch([r.event for r in readable], ports), strict=True):
+        item.failure = failure
+    failures = []
+    for item in records:
+        if item.failure is None:
+            logger.info("processed", extra={"event_id": item.event_id, "queue": item.source, "kind": item.kind})
+        elif _settle_failure(item, queue, policy):
+            failures.append({"itemIdentifier": item.message_id})
     return {"batchItemFailures": failures}
+
+
+@dataclass
+class _Record:
+    """One record of the batch, as far as the consumer got with it."""
+
+    record: Any
+    raw: dict[str, Any]
+    message_id: str
+    source: str
+    kind: str = "unreadable"
+    event: ev.Event | None = None
+    failure: Exception | None = None
+
+    @property
+    def event_id(self) -> str:
+        return self.event.event_id if self.event else ""
+
+
+def _settle_failure(item: _Record, queue: Any, policy: RedeliveryPolicy) -> bool:
+    """Park a failed record, or hide it for its next delivery; True when it will be retried."""
+    exc = item.failure
+    assert exc is not None
+    body = item.record.body
+    if isinstance(exc, PermanentError):
+        _dead_letter(queue, item.source, item.message_id, body, str(exc), failing_step(exc, item.kind))
+        return False
+    # Transient, or a bug: both deserve a retry, then a dead letter.
+    reason = f"{type(exc).__name__}: {exc}"
+    receives = int(item.raw.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+    first = first_received_at(item.raw, policy.clock())
+    if policy.gives_up(first):
+        failing = describe(policy.failing_for(first))
+        reason = f"gave up after failing for {failing} ({receives} deliveries): {reason}"
+        _dead_letter(queue, item.source, item.message_id, body, reason, failing_step(exc, item.kind))
+        return False
+    delay = policy.delay(receives, getattr(exc, "retry_after", None))
+    logger.warning(
+        "will retry", extra={"message_id": item.message_id, "reason": reason, "kind": item.kind, "delay": delay}
+    )
+    queue.retry_later(item.source, item.record.receipt_handle, delay)
+    return True
 
 
 class BatchItemsFailed(Exception):

@@ -440,6 +440,11 @@ class FlakySheet(FakeSheet):
             raise TransientError("sheet: 503 from Google (injected)", retry_after=90)
         return super().get(email)
 
+    def edit(self, emails, stripe_customers=()):
+        if self.flaky_email in emails:
+            raise TransientError("sheet: 503 from Google (injected)", retry_after=90)
+        return super().edit(emails, stripe_customers)
+
 
 def lambda_sqs_event(name: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The event Lambda's SQS event source mapping builds from received messages."""
@@ -489,7 +494,9 @@ def test_the_shared_consumer_on_an_sqs_batch(queue, mail_log):
     )
     queue.send("signups", signed_up("fs-ok", "ok@example.com"), "fs-ok")
     queue.send("signups", signed_up("fs-bad", "not-an-email"), "fs-bad")
-    queue.send("signups", signed_up("fs-flaky", "flaky@example.com"), "fs-flaky")
+    # A payment failure for a customer the sheet does not know yet: transient.
+    unknown = ev.to_message(ev.PaymentFailed(event_id="fs-flaky", invoice_id="in_1", stripe_customer="cus_new"))
+    queue.send("signups", unknown, "fs-flaky")
     # Received with no visibility timeout: only `retry_later` can hide a message now.
     messages = receive(f"{PREFIX}signups", visibility=0)
     assert len(messages) == 3

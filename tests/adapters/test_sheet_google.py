@@ -527,3 +527,148 @@ def test_permanent_error_for_a_request_google_refuses(book, sleeps, monkeypatch)
     with pytest.raises(PermanentError, match="400"):
         sheet.save(ANN)
     assert sleeps == []
+
+
+# --- a batch's unit of work (`edit`) -----------------------------------------------------------
+
+
+def usage_of(fake: SheetsFake, action: Any) -> dict[str, int]:
+    before = fake.usage()
+    action()
+    after = fake.usage()
+    return {kind: after[kind] - before[kind] for kind in after}
+
+
+def new_customers(n: int, start: int = 0) -> list[Customer]:
+    return [Customer(email=f"c{i}@example.com", name=f"C {i}", signed_up="2025-06-01") for i in range(start, start + n)]
+
+
+def put_all(sheet: GoogleSheet, customers: list[Customer], stripe_customers: tuple[str, ...] = ()) -> None:
+    with sheet.edit([c.email for c in customers], stripe_customers) as rows:
+        for customer in customers:
+            rows.put(customer)
+
+
+def test_ten_new_customers_cost_one_read_and_one_write(book, sleeps) -> None:
+    fake, sid, sheet = book
+    sheet.save(ANN)  # warm: worksheet opened, headers written
+    batch = new_customers(10)
+
+    assert usage_of(fake, lambda: put_all(sheet, batch)) == {"read": 1, "write": 1}
+
+    assert [row[0] for row in data_rows(fake, sid)] == ["ann@example.com", *(c.email for c in batch)]
+    assert sheet.get("c7@example.com") == batch[7]
+
+
+def test_a_batch_updates_existing_rows_in_place_and_appends_the_new_ones(sheets_fake, account, sleeps) -> None:
+    sid = sheets_fake.create_spreadsheet(
+        worksheets={
+            "Customers": [
+                ["Notes", *HEADERS],
+                ["VIP", "C1@example.com", "Old", "", "", "registered"],
+                ["", "x@example.com", "X"],
+                ["late", "c3@example.com", "Three"],
+            ]
+        }
+    )
+    sheet = make_sheet(sheets_fake, sid, account)
+    sheet.all()  # warm
+    batch = new_customers(4)  # c1 and c3 have rows, c0 and c2 are new
+
+    with sheet.edit([c.email for c in batch]) as rows:
+        assert rows.get("c1@example.com").name == "Old"
+        assert rows.get("c0@example.com") is None
+        before = sheets_fake.usage()
+        for customer in batch:
+            rows.put(customer)
+    spent = {k: v - before[k] for k, v in sheets_fake.usage().items()}
+
+    # one read to check the rows did not move, one batched update, one append
+    assert spent == {"read": 1, "write": 2}
+    rows = sheets_fake.rows(sid, "Customers")
+    assert rows[1][:3] == ["VIP", "c1@example.com", "C 1"]  # staff cell kept, row updated
+    assert rows[2][:3] == ["", "x@example.com", "X"]
+    assert rows[3][:3] == ["late", "c3@example.com", "C 3"]
+    assert [r[1] for r in rows[4:]] == ["c0@example.com", "c2@example.com"]
+
+
+def test_nothing_is_written_when_the_batch_raises_or_changes_nothing(book, sleeps) -> None:
+    fake, _sid, sheet = book
+    sheet.save(ANN)
+    with pytest.raises(RuntimeError), sheet.edit(["bob@example.com"]) as rows:
+        rows.put(Customer(email="bob@example.com"))
+        raise RuntimeError("a flow failed")
+    assert usage_of(fake, lambda: put_all(sheet, [ANN]))["write"] == 0
+    assert [r[0] for r in data_rows(fake, _sid)] == ["ann@example.com"]
+
+
+def test_rows_found_by_stripe_customer_in_the_same_read(book, sleeps) -> None:
+    fake, _sid, sheet = book
+    sheet.save(ANN)
+    spent = {}
+
+    def load() -> None:
+        with sheet.edit(["new@example.com"], ["cus_ann"]) as rows:
+            assert rows.by_stripe_customer("cus_ann") == ANN
+            assert rows.get("new@example.com") is None
+
+    spent = usage_of(fake, load)
+    assert spent == {"read": 2, "write": 0}  # key columns, then Ann's row
+
+
+def test_a_batch_append_whose_answer_is_lost_is_not_repeated(book, sleeps) -> None:
+    fake, sid, sheet = book
+    sheet.save(ANN)
+    fake.fail_after_applying(":append", 503)
+
+    put_all(sheet, new_customers(3))
+
+    assert [r[0] for r in data_rows(fake, sid)] == [
+        "ann@example.com",
+        "c0@example.com",
+        "c1@example.com",
+        "c2@example.com",
+    ]
+    assert len(sleeps) == 1
+
+
+def test_rows_inserted_between_load_and_commit_do_not_take_the_write(book, sleeps) -> None:
+    fake, sid, sheet = book
+    sheet.save(ANN)
+    with sheet.edit(["ann@example.com"]) as rows:
+        header, *others = fake.rows(sid, "Customers")
+        fake.replace_rows(sid, "Customers", [header, ["zoe@example.com", "Zoe"], *others])  # staff insert a row
+        rows.put(Customer(email="ann@example.com", name="Ann Moved"))
+
+    data = data_rows(fake, sid)
+    assert data[0] == ["zoe@example.com", "Zoe"]
+    assert data[1][:2] == ["ann@example.com", "Ann Moved"]
+    assert len(sleeps) == 1
+
+
+def test_a_batch_of_ten_sign_ups_through_the_consumer_stays_within_the_target(book, sleeps) -> None:
+    """The issue's target: at batch 10, at most 0.2 reads and 0.2 writes per new customer."""
+    from chalice.app import SQSEvent
+
+    from chalicelib.domain import events as ev
+    from chalicelib.runtime.consumer import consume
+    from tests.unit.fakes import build_ports
+
+    fake, sid, sheet = book
+    sheet.save(ANN)  # warm
+    ports = build_ports(sheet=sheet)
+    records = [
+        {
+            "messageId": f"m{i}",
+            "receiptHandle": f"r{i}",
+            "body": json.dumps(ev.to_message(ev.SignedUp(f"fs:{i}", email=f"c{i}@example.com", consent=True))),
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "eventSourceARN": "arn:aws:sqs:eu-west-3:1:signups",
+        }
+        for i in range(10)
+    ]
+
+    spent = usage_of(fake, lambda: consume(SQSEvent({"Records": records}, None), ports, ports.queue))
+
+    assert spent["read"] / 10 <= 0.2 and spent["write"] / 10 <= 0.2, spent
+    assert len(data_rows(fake, sid)) == 11

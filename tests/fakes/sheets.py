@@ -411,6 +411,13 @@ class SheetsFake(HttpFake):
         with self._lock:
             return [r for r in self.requests if r[1].startswith("/v4/")]
 
+    def usage(self) -> dict[str, int]:
+        """The `/v4` requests served so far as Google's quota counts them: `read` (every
+        GET: values, batchGet, metadata) and `write` (every POST or PUT)."""
+        requests = self.api_requests()
+        reads = sum(1 for method, _ in requests if method == "GET")
+        return {"read": reads, "write": len(requests) - reads}
+
     # --- HTTP -------------------------------------------------------------------------
 
     def handle_request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:

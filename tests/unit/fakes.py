@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 import json
 from collections import defaultdict
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +23,7 @@ from chalicelib.domain import events as ev
 from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.errors import PermanentError, TransientError
-from chalicelib.ports import DeadLetter, Email, StockOrder
+from chalicelib.ports import CustomerRows, DeadLetter, Email, StockOrder
 from chalicelib.runtime.locks import LocalLocks
 
 TODAY = "2025-06-01"
@@ -88,6 +90,22 @@ class FakeSheet(Faulty):
         added = key not in self._rows
         self._rows[key] = customer
         return added
+
+    @contextmanager
+    def edit(self, emails: Collection[str], stripe_customers: Collection[str] = ()) -> Iterator[CustomerRows]:
+        """Loads the rows (`edit` can be told to fail), then writes the changed ones, each
+        counted as a `save` (`commit` can be told to fail: nothing is written then)."""
+        self._enter("edit")
+        wanted = {normalise_email(e) for e in emails}
+        ids = set(stripe_customers)
+        rows = CustomerRows(
+            c for key, c in self._rows.items() if key in wanted or (c.stripe_customer and c.stripe_customer in ids)
+        )
+        yield rows
+        self._enter("commit")
+        for customer in rows.changed():
+            self.calls.append("save")
+            self._rows[normalise_email(customer.email)] = customer
 
     def all(self) -> list[Customer]:
         self._enter("all")
