@@ -102,9 +102,10 @@ def formstack(request: Any, hub: Hub) -> Response:
     if not (s.formstack_hmac_key or s.formstack_handshake_key):
         raise ConfigurationError("set FORMSTACK_HMAC_KEY or FORMSTACK_HANDSHAKE_KEY to accept Formstack webhooks")
     raw = _body(request, formstack_in.CONTENT_TYPES)
-    formstack_in.verify(raw, request.headers, s.formstack_hmac_key)
-    fields = formstack_in.parse(raw, media_type(request.headers))
-    event = formstack_in.to_event(fields, s.formstack_fields, s.formstack_handshake_key)
+    fields = formstack_in.authenticate(
+        raw, media_type(request.headers), request.headers, s.formstack_hmac_key, s.formstack_handshake_key
+    )
+    event = formstack_in.to_event(fields, s.formstack_fields)
     return _accept(hub, event.event_id, [event])
 
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, replace
 
-from chalicelib.errors import PermanentError
+from chalicelib.domain import validation
 
 STATUSES = ("registered", "active", "past_due", "cancelled")
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def normalise_email(raw: str) -> str:
@@ -24,11 +21,9 @@ def email_digest(email: str) -> str:
 
 
 def valid_email(raw: str) -> str:
-    """Return the normalised email, or raise `PermanentError` saying why it is not one."""
-    email = normalise_email(raw)
-    if not _EMAIL.match(email):
-        raise PermanentError(f"not an email address: {raw!r}")
-    return email
+    """Return the normalised email, or raise `PermanentError` saying why it is not one
+    (without quoting it: the reason is logged and kept with a dead letter)."""
+    return validation.valid_email(raw)
 
 
 def consent_from_form(value: str | None) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib.domain.validation import MAX_EMAIL, InvalidField, clean_text, valid_email
+
 MAX_BODY = 1024 * 1024  # 1 MiB, as DESIGN.md §2 promises
 
 
@@ -34,10 +36,15 @@ def header(headers: dict[str, str], name: str) -> str:
 
 
 def parse_json_object(raw: bytes, what: str) -> dict[str, Any]:
+    """The body's JSON object. Bounded: the body is at most 1 MiB, and nesting deeper than
+    the interpreter's recursion limit is refused, not a crash (`RecursionError` is no
+    `ValueError`)."""
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise Rejection(400, f"{what}: body is not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise Rejection(400, f"{what}: body is nested too deeply") from exc
     if not isinstance(data, dict):
         raise Rejection(400, f"{what}: body must be a JSON object")
     return data
@@ -46,3 +53,27 @@ def parse_json_object(raw: bytes, what: str) -> dict[str, Any]:
 def format_address(parts: list[str]) -> str:
     """One line from an address's parts, empty parts left out."""
     return ", ".join(p.strip() for p in parts if p and p.strip())
+
+
+def text(value: Any, where: str, max_length: int) -> str:
+    """A text field as the hub keeps it (see `domain.validation.clean_text`); missing or
+    null is empty; anything else (a number, an object) is a 400 naming the field."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Rejection(400, f"{where} must be text")
+    try:
+        return clean_text(value, where, max_length)
+    except InvalidField as exc:
+        raise Rejection(400, str(exc)) from exc
+
+
+def email(value: Any, where: str, *, required: bool = True) -> str:
+    """A normalised email address, or a 400 saying what is wrong with it (never quoting it)."""
+    given = text(value, where, MAX_EMAIL)
+    if not given and not required:
+        return ""
+    try:
+        return valid_email(given, where)
+    except InvalidField as exc:
+        raise Rejection(400, str(exc)) from exc

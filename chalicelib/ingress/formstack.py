@@ -14,11 +14,33 @@ from urllib.parse import parse_qs
 
 from chalicelib.domain.customer import consent_from_form
 from chalicelib.domain.events import SignedUp
-from chalicelib.ingress.common import Rejection, format_address, header, parse_json_object
+from chalicelib.domain.validation import MAX_ADDRESS, MAX_ID, MAX_NAME, MAX_SHORT
+from chalicelib.ingress.common import Rejection, email, format_address, header, parse_json_object, text
 
 CONTENT_TYPES = ["application/x-www-form-urlencoded", "application/json"]
+# A form has tens of fields; a body with thousands is not a form submission.
+MAX_FIELDS = 500
+MAX_SUBFIELDS = 20
 
 _SUBFIELD_LINE = re.compile(r"^\s*([A-Za-z_][\w-]*)\s=\s?(.*)$")
+
+
+def authenticate(raw: bytes, media_type: str, headers: dict[str, str], hmac_key: str, handshake_key: str) -> dict:
+    """The submission's fields, from a body proven to come from the form.
+
+    The HMAC is checked on the raw bytes before anything is parsed. With only a handshake
+    key, the body must be parsed to find it: the parser is bounded (1 MiB, field count,
+    nesting), and a body it cannot read is refused as unauthenticated (401), not 400.
+    """
+    verify(raw, headers, hmac_key)
+    try:
+        fields = parse(raw, media_type)
+    except Rejection as exc:
+        if hmac_key:
+            raise
+        raise Rejection(401, "Formstack: no HandshakeKey could be read from this body") from exc
+    check_handshake(fields, handshake_key)
+    return fields
 
 
 def verify(raw: bytes, headers: dict[str, str], hmac_key: str) -> None:
@@ -33,13 +55,26 @@ def verify(raw: bytes, headers: dict[str, str], hmac_key: str) -> None:
         raise Rejection(401, "X-FS-Signature does not match the body")
 
 
+def check_handshake(fields: dict[str, Any], handshake_key: str) -> None:
+    """The `HandshakeKey` field equals FORMSTACK_HANDSHAKE_KEY (constant time), when set."""
+    if not handshake_key:
+        return
+    given = fields.get("HandshakeKey")
+    given = given if isinstance(given, str) else ""
+    if not hmac.compare_digest(given.strip().encode(), handshake_key.encode()):
+        raise Rejection(401, "HandshakeKey does not match FORMSTACK_HANDSHAKE_KEY")
+
+
 def parse(raw: bytes, media_type: str) -> dict[str, Any]:
     """The submission's fields by label; subfields as dicts in both encodings."""
     if media_type == "application/json":
-        return parse_json_object(raw, "Formstack")
+        fields = parse_json_object(raw, "Formstack")
+        if len(fields) > MAX_FIELDS:
+            raise Rejection(400, f"Formstack: more than {MAX_FIELDS} fields")
+        return fields
     try:
-        text = raw.decode("utf-8")
-        pairs = parse_qs(text, keep_blank_values=True, strict_parsing=bool(text))
+        body = raw.decode("utf-8")
+        pairs = parse_qs(body, keep_blank_values=True, strict_parsing=bool(body), max_num_fields=MAX_FIELDS)
     except (UnicodeDecodeError, ValueError) as exc:
         raise Rejection(400, f"Formstack: body is not URL-encoded form data ({exc})") from exc
     return {key: _subfields(values[-1]) for key, values in pairs.items()}
@@ -47,39 +82,46 @@ def parse(raw: bytes, media_type: str) -> dict[str, Any]:
 
 def _subfields(value: str) -> str | dict[str, str]:
     lines = [line for line in value.splitlines() if line.strip()]
+    if len(lines) > MAX_SUBFIELDS:
+        return value
     matches = [_SUBFIELD_LINE.match(line) for line in lines]
     if lines and all(matches):
         return {m.group(1): m.group(2).strip() for m in matches if m}
     return value
 
 
-def _text(value: Any, *, address: bool = False) -> str:
-    if isinstance(value, dict):
-        parts = [str(v) for v in value.values() if v not in (None, "")]
-        return format_address(parts) if address else " ".join(p.strip() for p in parts)
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value if v not in (None, ""))
-    return "" if value is None else str(value).strip()
+def _field(fields: dict[str, Any], label: str, max_length: int, *, address: bool = False) -> str:
+    """A field's text: subfields joined (an address's parts with commas), numbers as
+    written; anything nested deeper, or too long, is a 400 naming the label."""
+    value = fields.get(label)
+    where = f"Formstack: {label}"
+    if isinstance(value, dict | list):
+        parts = list(value.values()) if isinstance(value, dict) else value
+        if len(parts) > MAX_SUBFIELDS or not all(isinstance(p, str | int | float | None) for p in parts):
+            raise Rejection(400, f"{where} must be text or up to {MAX_SUBFIELDS} subfields of text")
+        words = [text(str(p), where, max_length) for p in parts if p not in (None, "")]
+        if isinstance(value, list):
+            return text(", ".join(words), where, max_length)
+        return text(format_address(words) if address else " ".join(words), where, max_length)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    return text(value, where, max_length)
 
 
-def to_event(fields: dict[str, Any], labels: dict[str, str], handshake_key: str) -> SignedUp:
-    """The sign-up a submission stands for; 400 when it lacks what the hub needs."""
-    if handshake_key:
-        given = _text(fields.get("HandshakeKey"))
-        if not hmac.compare_digest(given.encode(), handshake_key.encode()):
-            raise Rejection(401, "HandshakeKey does not match FORMSTACK_HANDSHAKE_KEY")
-    unique_id = _text(fields.get("UniqueID"))
-    if not unique_id or not _text(fields.get("FormID")):
+def to_event(fields: dict[str, Any], labels: dict[str, str]) -> SignedUp:
+    """The sign-up a submission stands for; 400 when it lacks what the hub needs, or when
+    a field is not what it should be (checked here, so nothing invalid is queued)."""
+    unique_id = _field(fields, "UniqueID", MAX_ID)
+    if not unique_id or not _field(fields, "FormID", MAX_ID):
         raise Rejection(400, "Formstack: FormID and UniqueID are required")
-    email = _text(fields.get(labels["email"]))
-    if not email:
+    if labels["email"] not in fields or not _field(fields, labels["email"], MAX_ID):
         raise Rejection(400, f"Formstack: no {labels['email']!r} field; map your form's labels with FORMSTACK_FIELDS")
     consent_label = labels["consent"]
     return SignedUp(
         event_id=f"formstack:{unique_id}",
-        email=email,
-        name=_text(fields.get(labels["name"])),
-        address=_text(fields.get(labels["address"]), address=True),
-        box_value=_text(fields.get(labels["box"])),
-        consent=consent_from_form(_text(fields[consent_label]) if consent_label in fields else None),
+        email=email(_field(fields, labels["email"], MAX_ID), f"Formstack: {labels['email']}"),
+        name=_field(fields, labels["name"], MAX_NAME),
+        address=_field(fields, labels["address"], MAX_ADDRESS, address=True),
+        box_value=_field(fields, labels["box"], MAX_SHORT),
+        consent=consent_from_form(_field(fields, consent_label, MAX_SHORT) if consent_label in fields else None),
     )

@@ -7,10 +7,13 @@ Both API shapes are read: invoice line prices at `pricing.price_details.price`
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from chalicelib.domain import events as ev
-from chalicelib.ingress.common import Rejection, format_address
+from chalicelib.domain.validation import MAX_ADDRESS, MAX_ID, MAX_NAME, MAX_SHORT
+from chalicelib.ingress.common import Rejection, email, format_address, parse_json_object, text
 
 HANDLED = (
     "checkout.session.completed",
@@ -19,104 +22,158 @@ HANDLED = (
     "customer.subscription.deleted",
     "charge.refunded",
 )
+# Stripe's own default: a signature older, or newer, than 5 minutes is refused.
+TOLERANCE = 300
+MAX_PRICES = 100
 
 
-def verify(raw: bytes, signature: str, secret: str) -> dict[str, Any]:
-    """The verified event as a plain dict; 401 for a bad or stale signature, 400 for bad JSON."""
+def verify(raw: bytes, signature: str, secret: str, now: float | None = None) -> dict[str, Any]:
+    """The verified event as a plain dict: 401 for a missing, wrong, stale or future-dated
+    signature, 400 for a signed body that is not a JSON object with an id and a type.
+
+    The signature is checked by stripe-python before the body is parsed (by the hub's
+    bounded parser: the library's `construct_event` would parse without a depth bound and
+    build `StripeObject`s the hub does not need).
+    """
     import stripe  # lazily: 100+ ms of import, paid only by the Stripe route
 
     if not signature:
         raise Rejection(401, "missing Stripe-Signature header")
     try:
-        event = stripe.Webhook.construct_event(raw, signature, secret, tolerance=300)
+        payload = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Rejection(400, "Stripe: body is not UTF-8 text") from exc
+    try:
+        stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance=TOLERANCE)
     except stripe.SignatureVerificationError as exc:
         raise Rejection(401, f"Stripe signature refused: {exc.user_message or exc}") from exc
-    except ValueError as exc:
-        raise Rejection(400, f"Stripe: body is not valid JSON ({exc})") from exc
-    data = event.to_dict()
-    if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
+    # stripe-python refuses only the past side of the window.
+    if _timestamp(signature) > (time.time() if now is None else now) + TOLERANCE:
+        raise Rejection(401, "Stripe signature refused: its timestamp is in the future (check the sender's clock)")
+    data = parse_json_object(raw, "Stripe")
+    if not (text(data.get("id"), "Stripe: id", MAX_ID) and text(data.get("type"), "Stripe: type", MAX_ID)):
         raise Rejection(400, "Stripe: an event needs an id and a type")
-    if not isinstance((data.get("data") or {}).get("object"), dict):
+    if not isinstance(_node(data, "data").get("object"), dict):
         raise Rejection(400, "Stripe: event has no data.object")
     return data
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
+def _timestamp(signature: str) -> int:
+    """The `t=` of a header the library has verified (so it is there and an integer)."""
+    fields = dict(item.split("=", 1) for item in signature.split(",") if "=" in item)
+    return int(fields.get("t", "0").strip())
+
+
+def _node(obj: dict[str, Any], *path: str) -> dict[str, Any]:
+    """The object at `path` ({} when absent or null); 400 when something else is there."""
+    for depth, key in enumerate(path, 1):
+        value = obj.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise Rejection(400, f"Stripe: {'.'.join(path[:depth])} must be an object")
+        obj = value
     return obj
 
 
-def _address(addr: Any) -> str:
-    if not isinstance(addr, dict):
-        return ""
-    city = " ".join(p for p in (addr.get("postal_code"), addr.get("city")) if p)
-    return format_address([addr.get("line1"), addr.get("line2"), city, addr.get("state"), addr.get("country")])
+def _text(obj: dict[str, Any], *path: str, max_length: int = MAX_ID) -> str:
+    """The text at `path` ('' when absent or null); 400 for another type or a bad value."""
+    return text(_node(obj, *path[:-1]).get(path[-1]), f"Stripe: {'.'.join(path)}", max_length)
+
+
+def _address(obj: dict[str, Any], *path: str) -> str:
+    addr = _node(obj, *path)
+    parts = {k: _text(addr, k, max_length=MAX_NAME) for k in ("line1", "line2", "postal_code", "city", "state")}
+    city = " ".join(p for p in (parts["postal_code"], parts["city"]) if p)
+    line = format_address([parts["line1"], parts["line2"], city, parts["state"], _text(addr, "country")])
+    return text(line, f"Stripe: {'.'.join(path)}", MAX_ADDRESS)
+
+
+def _amount(obj: dict[str, Any], key: str) -> int:
+    value = obj.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise Rejection(400, f"Stripe: {key} must be a whole number")
+    if value != int(value) or not 0 <= value < 10**15:
+        raise Rejection(400, f"Stripe: {key} must be a whole number of the currency's smallest unit")
+    return int(value)
 
 
 def invoice_price_ids(invoice: dict[str, Any]) -> tuple[str, ...]:
+    lines = _node(invoice, "lines").get("data") or []
+    if not isinstance(lines, list) or len(lines) > MAX_PRICES:
+        raise Rejection(400, f"Stripe: lines.data must be a list of at most {MAX_PRICES} lines")
     prices = []
-    for line in _get(invoice, "lines", "data") or []:
-        price = _get(line, "pricing", "price_details", "price") or _get(line, "price", "id")
-        if isinstance(price, str):
+    for line in lines:
+        if not isinstance(line, dict):
+            raise Rejection(400, "Stripe: each of lines.data must be an object")
+        price = _text(line, "pricing", "price_details", "price") or _text(line, "price", "id")
+        if price:
             prices.append(price)
     return tuple(prices)
 
 
 def to_event(event: dict[str, Any]) -> ev.Event | None:
-    """The hub's event for a Stripe event, or None for a type the hub does not handle."""
+    """The hub's event for a Stripe event, or None for a type the hub does not handle.
+
+    Every field is read by type, and bounded: a signed body whose fields have the wrong
+    type or length is a 400 naming the field, never a crash.
+    """
     kind = event["type"]
     obj = event["data"]["object"]
     event_id = f"stripe:{event['id']}"
     if kind == "checkout.session.completed":
-        shipping = _get(obj, "collected_information", "shipping_details") or obj.get("shipping_details") or {}
-        promotions = _get(obj, "consent", "promotions")
-        email = _get(obj, "customer_details", "email") or obj.get("customer_email") or ""
-        if not email:
+        shipping = _node(obj, "collected_information", "shipping_details") or _node(obj, "shipping_details")
+        found = _node(obj, "customer_details").get("email") or obj.get("customer_email")
+        if not found:
             raise Rejection(400, "Stripe: checkout session has no customer email")
+        promotions = _text(obj, "consent", "promotions", max_length=MAX_SHORT)
+        price = _text(obj, "metadata", "price")
         return ev.CheckoutCompleted(
             event_id=event_id,
-            email=email,
-            name=shipping.get("name") or _get(obj, "customer_details", "name") or "",
-            address=_address(shipping.get("address")) or _address(_get(obj, "customer_details", "address")),
-            stripe_customer=obj.get("customer") or "",
-            consent={"opt_in": True, "opt_out": False}.get(promotions or ""),
-            price_ids=tuple(p for p in [_get(obj, "metadata", "price")] if isinstance(p, str)),
+            email=email(found, "Stripe: customer_details.email"),
+            name=_text(shipping, "name", max_length=MAX_NAME)
+            or _text(obj, "customer_details", "name", max_length=MAX_NAME),
+            address=_address(shipping, "address") or _address(obj, "customer_details", "address"),
+            stripe_customer=_text(obj, "customer"),
+            consent={"opt_in": True, "opt_out": False}.get(promotions),
+            price_ids=(price,) if price else (),
         )
     if kind == "invoice.paid":
-        if not obj.get("id"):
+        invoice_id = _text(obj, "id")
+        if not invoice_id:
             raise Rejection(400, "Stripe: invoice has no id")
-        shipping = obj.get("customer_shipping") or {}
+        shipping = _node(obj, "customer_shipping")
         return ev.InvoicePaid(
             event_id=event_id,
-            invoice_id=obj["id"],
-            email=obj.get("customer_email") or "",
-            name=obj.get("customer_name") or shipping.get("name") or "",
-            address=_address(shipping.get("address")) or _address(obj.get("customer_address")),
-            stripe_customer=obj.get("customer") or "",
+            invoice_id=invoice_id,
+            email=email(obj.get("customer_email"), "Stripe: customer_email", required=False),
+            name=_text(obj, "customer_name", max_length=MAX_NAME) or _text(shipping, "name", max_length=MAX_NAME),
+            address=_address(shipping, "address") or _address(obj, "customer_address"),
+            stripe_customer=_text(obj, "customer"),
             price_ids=invoice_price_ids(obj),
-            subscription=_get(obj, "parent", "subscription_details", "subscription") or obj.get("subscription") or "",
+            subscription=_text(obj, "parent", "subscription_details", "subscription") or _text(obj, "subscription"),
         )
     if kind == "invoice.payment_failed":
         return ev.PaymentFailed(
             event_id=event_id,
-            invoice_id=obj.get("id") or "",
-            email=obj.get("customer_email") or "",
-            stripe_customer=obj.get("customer") or "",
+            invoice_id=_text(obj, "id"),
+            email=email(obj.get("customer_email"), "Stripe: customer_email", required=False),
+            stripe_customer=_text(obj, "customer"),
         )
     if kind == "customer.subscription.deleted":
         return ev.SubscriptionCancelled(
-            event_id=event_id, subscription=obj.get("id") or "", stripe_customer=obj.get("customer") or ""
+            event_id=event_id, subscription=_text(obj, "id"), stripe_customer=_text(obj, "customer")
         )
     if kind == "charge.refunded":
+        found = _node(obj, "billing_details").get("email") or obj.get("receipt_email")
         return ev.ChargeRefunded(
             event_id=event_id,
-            charge_id=obj.get("id") or "",
-            email=_get(obj, "billing_details", "email") or obj.get("receipt_email") or "",
-            stripe_customer=obj.get("customer") or "",
-            amount_refunded=int(obj.get("amount_refunded") or 0),
-            currency=obj.get("currency") or "",
+            charge_id=_text(obj, "id"),
+            email=email(found, "Stripe: billing_details.email", required=False),
+            stripe_customer=_text(obj, "customer"),
+            amount_refunded=_amount(obj, "amount_refunded"),
+            currency=_text(obj, "currency", max_length=MAX_SHORT),
         )
     return None

@@ -73,10 +73,10 @@ def test_formstack_url_encoded_subfields_are_read():
     assert fields["Name"] == {"first": "Ann", "last": "Lee"}
     assert fields["Address"] == {"address": "1 Rue X", "address2": "", "city": "Lyon", "zip": "69001"}
 
-    event = formstack.to_event(fields, LABELS, handshake_key="")
+    event = formstack.to_event(fields, LABELS)
     assert event == ev.SignedUp(
         event_id="formstack:987654321",
-        email="Ann@Example.com",
+        email="ann@example.com",
         name="Ann Lee",
         address="1 Rue X, Lyon, 69001",
         box_value="Super",
@@ -95,7 +95,7 @@ def test_formstack_json_subfields_are_read():
         "Newsletter": ["Yes"],
     }
     fields = formstack.parse(json.dumps(body).encode(), "application/json")
-    event = formstack.to_event(fields, LABELS, handshake_key="")
+    event = formstack.to_event(fields, LABELS)
     assert event.name == "Ann Lee"
     assert event.address == "1 Rue X, Lyon, 69001, France"
     assert event.box_value == "Classic"
@@ -109,7 +109,7 @@ def test_formstack_json_subfields_are_read():
 def test_formstack_consent(newsletter, consent):
     extra = {} if newsletter is None else {"Newsletter": newsletter}
     fields = formstack.parse(form(Email="ann@example.com", **extra), "application/x-www-form-urlencoded")
-    assert formstack.to_event(fields, LABELS, handshake_key="").consent is consent
+    assert formstack.to_event(fields, LABELS).consent is consent
 
 
 def test_formstack_plain_values_are_not_mistaken_for_subfields():
@@ -123,14 +123,14 @@ def test_formstack_plain_values_are_not_mistaken_for_subfields():
 def test_formstack_custom_labels():
     labels = {**LABELS, "email": "E-mail address", "consent": "Send me offers"}
     raw = urlencode({"FormID": "1", "UniqueID": "2", "E-mail address": "ann@example.com", "Send me offers": "on"})
-    event = formstack.to_event(formstack.parse(raw.encode(), "application/x-www-form-urlencoded"), labels, "")
+    event = formstack.to_event(formstack.parse(raw.encode(), "application/x-www-form-urlencoded"), labels)
     assert (event.email, event.consent) == ("ann@example.com", True)
 
 
 def test_formstack_without_email_names_the_label_and_the_setting():
     fields = formstack.parse(form(Name="Ann"), "application/x-www-form-urlencoded")
     with pytest.raises(Rejection) as exc:
-        formstack.to_event(fields, LABELS, "")
+        formstack.to_event(fields, LABELS)
     assert exc.value.status == 400
     assert "'Email'" in exc.value.message
     assert "FORMSTACK_FIELDS" in exc.value.message
@@ -141,19 +141,20 @@ def test_formstack_needs_form_and_unique_ids(missing):
     fields = formstack.parse(form(Email="ann@example.com"), "application/x-www-form-urlencoded")
     del fields[missing]
     with pytest.raises(Rejection) as exc:
-        formstack.to_event(fields, LABELS, "")
+        formstack.to_event(fields, LABELS)
     assert exc.value.status == 400
 
 
 def test_formstack_handshake_key():
     fields = formstack.parse(form(Email="ann@example.com", HandshakeKey="s3cret"), "application/x-www-form-urlencoded")
-    assert formstack.to_event(fields, LABELS, handshake_key="s3cret").email == "ann@example.com"
+    formstack.check_handshake(fields, "s3cret")
+    assert formstack.to_event(fields, LABELS).email == "ann@example.com"
     with pytest.raises(Rejection) as exc:
-        formstack.to_event(fields, LABELS, handshake_key="other")
+        formstack.check_handshake(fields, "other")
     assert exc.value.status == 401
     del fields["HandshakeKey"]
     with pytest.raises(Rejection):
-        formstack.to_event(fields, LABELS, handshake_key="s3cret")
+        formstack.check_handshake(fields, "s3cret")
 
 
 @pytest.mark.parametrize("raw", [b"\xff\xfe=1", b"no-equals-sign", b"a=1&&b"])
@@ -166,7 +167,7 @@ def test_formstack_body_that_is_not_form_data_is_400(raw):
 def test_formstack_empty_body_is_refused_for_its_missing_ids():
     fields = formstack.parse(b"", "application/x-www-form-urlencoded")
     with pytest.raises(Rejection) as exc:
-        formstack.to_event(fields, LABELS, "")
+        formstack.to_event(fields, LABELS)
     assert exc.value.status == 400
 
 
