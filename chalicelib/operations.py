@@ -7,27 +7,46 @@ atomic), so two operators pressing "retry" together do not double anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.errors import PermanentError
 from chalicelib.ports import DeadLetter, DeadLetters
+
+# Operators' commands and their answers: a dead-lettered one is never run again. Its
+# Slack response_url has expired (30 minutes), and a replayed `retry all` would replay
+# itself with every other letter, fail, and be dead-lettered again, for ever.
+NEVER_REPLAYED = frozenset({"slow_command", "slack_mention"})
+
+
+def replayable(letter: DeadLetter) -> bool:
+    """False for a command (or its answer): replaying it would run it again."""
+    return letter.body.get("kind") not in NEVER_REPLAYED
 
 
 @dataclass(frozen=True)
 class ReplayReport:
     replayed: list[str]
     missing: list[str]
+    refused: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         text = f"Replayed {len(self.replayed)} dead letters."
+        if self.refused:
+            text += f" {len(self.refused)} are commands, never replayed (discard them): {', '.join(self.refused)}."
         return text + (f" {len(self.missing)} not found: {', '.join(self.missing)}." if self.missing else "")
 
 
 def replay(letters: DeadLetters, ids: list[str]) -> ReplayReport:
-    """Replay the letters named by `ids`, or every waiting letter for `["all"]`."""
-    wanted = [d.id for d in letters.list()] if [i.lower() for i in ids] == ["all"] else ids
+    """Replay the letters named by `ids`, or every waiting letter for `["all"]`; commands
+    are never replayed (`NEVER_REPLAYED`), so `all` leaves them out and naming one refuses it."""
+    waiting = letters.list()
+    commands = {d.id for d in waiting if not replayable(d)}
+    if [i.lower() for i in ids] == ["all"]:
+        wanted, refused = [d.id for d in waiting if d.id not in commands], []
+    else:
+        wanted, refused = [i for i in ids if i not in commands], [i for i in ids if i in commands]
     done = [i for i in wanted if letters.replay(i)]
-    return ReplayReport(replayed=done, missing=[i for i in wanted if i not in done])
+    return ReplayReport(replayed=done, missing=[i for i in wanted if i not in done], refused=refused)
 
 
 def discard(letters: DeadLetters, letter_id: str, reason: str) -> bool:
