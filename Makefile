@@ -11,11 +11,14 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 STRIPE_WEBHOOK_SECRET ?= whsec_dev_chocohub_only
 SLACK_SIGNING_SECRET ?= dev-slack-signing-secret
 FORMSTACK_HMAC_KEY ?= dev-formstack-hmac-key
+# The Slack user `make demo`'s commands come from (devtools/payloads.py).
+SLACK_OPERATORS ?= U0001
 HUB_STATE_DIR ?= .hub
 PORT ?= 8000
 HUB_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 DEV_ENV := STRIPE_WEBHOOK_SECRET=$(STRIPE_WEBHOOK_SECRET) SLACK_SIGNING_SECRET=$(SLACK_SIGNING_SECRET) \
-	FORMSTACK_HMAC_KEY=$(FORMSTACK_HMAC_KEY) HUB_STATE_DIR=$(HUB_STATE_DIR) HUB_PUBLIC_URL=$(HUB_PUBLIC_URL)
+	FORMSTACK_HMAC_KEY=$(FORMSTACK_HMAC_KEY) SLACK_OPERATORS=$(SLACK_OPERATORS) HUB_STATE_DIR=$(HUB_STATE_DIR) \
+	HUB_PUBLIC_URL=$(HUB_PUBLIC_URL)
 
 .PHONY: setup run demo test lint format chaos replay bench clean
 

@@ -166,6 +166,7 @@ class Hub:
             secret_key=s.require_secret_key(),
             mail_domain=s.mail_domain,
             channel=s.slack_channel,
+            operators=s.slack_operators,
         )
 
     @cached_property

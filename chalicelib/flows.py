@@ -34,6 +34,7 @@ from chalicelib.ports import (
     Queue,
     StockSystem,
 )
+from chalicelib.slack_markup import escape
 
 # Queue names: one per consumer (one Lambda each in AWS).
 SIGNUPS = "signups"
@@ -60,6 +61,7 @@ class Ports:
     mail_domain: str
     channel: str
     today: Callable[[], str] = lambda: date.today().isoformat()
+    operators: frozenset[str] = frozenset()  # SLACK_OPERATORS: who may run commands beyond `help`
 
 
 def queue_for(event: ev.Event) -> str:
@@ -192,7 +194,9 @@ def queue_marketing(ports: Ports, customer: Customer) -> None:
 
 
 def _notify(ports: Ports, event: ev.Event, text: str) -> None:
-    note = ev.Notification(event_id=f"notify:{event.event_id}", text=text)
+    """Queue a notification for the configured channel. Its text is plain: the values in
+    it (names, emails, ids) are escaped here, so none can ping or link in Slack."""
+    note = ev.Notification(event_id=f"notify:{event.event_id}", text=escape(text))
     ports.queue.send(SLACK, ev.to_message(note), dedupe_id=note.event_id)
 
 
@@ -388,11 +392,14 @@ def notification(event: ev.Notification, ports: Ports) -> None:
 
 
 def slack_mention(event: ev.SlackMention, ports: Ports) -> None:
-    ports.notifier.post(event.channel, commands.answer(event.text, ports), thread_ts=event.thread_ts)
+    """Answer in the mention's channel, which everyone there sees (see `commands.answer`)."""
+    reply = commands.answer(event.text, ports, user=event.user, posted_in=event.channel)
+    ports.notifier.post(event.channel, reply, thread_ts=event.thread_ts)
 
 
 def slow_command(event: ev.SlowCommand, ports: Ports) -> None:
-    ports.notifier.respond(event.response_url, commands.answer(event.text, ports))
+    """Answer through the command's response_url: ephemeral, seen by the asker only."""
+    ports.notifier.respond(event.response_url, commands.answer(event.text, ports, user=event.user))
 
 
 # Customer events: planned per event, saved to the sheet together, then followed up.

@@ -7,12 +7,15 @@ have no default outside the dev stage: `HUB_STAGE` is set per stage in
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from chalicelib.errors import ConfigurationError
 from chalicelib.redelivery import DEFAULT_GIVE_UP_AFTER, MAX_GIVE_UP_AFTER
@@ -38,6 +41,34 @@ def _read_secret_file(value: str) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigurationError(f"GOOGLE_SERVICE_ACCOUNT: cannot read {path}: {exc}") from exc
+
+
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+
+
+def _slack_operators(raw: str) -> frozenset[str]:
+    """`SLACK_OPERATORS`: Slack user ids (U…/W…), comma-separated."""
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    wrong = [i for i in ids if not _SLACK_USER_ID.match(i)]
+    if wrong:
+        raise ConfigurationError(
+            f"SLACK_OPERATORS must list Slack user ids such as U024BE7LH (profile → ⋮ → Copy member ID), not {wrong}"
+        )
+    return frozenset(ids)
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when `url` names this machine only (localhost, 127.0.0.0/8, ::1)."""
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _positive_float(value: str, name: str) -> float:
@@ -113,6 +144,8 @@ class Settings:
     slack_bot_token: str = ""
     slack_api_url: str = "https://slack.com/api/"
     slack_channel: str = "#orders"
+    slack_operators: frozenset[str] = frozenset()
+    slack_team_id: str = ""
     google_sheet_id: str = ""
     google_sheet_worksheet: str = "Customers"
     google_service_account: str = ""
@@ -142,9 +175,12 @@ class Settings:
 
         stage = get("HUB_STAGE", "prod")
         in_lambda = bool(get("AWS_LAMBDA_FUNCTION_NAME"))
+        public_url = get("HUB_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
         # The dev key is public (it is in this file): never let a deployed stage use it,
-        # even one named dev (`chalice deploy` without --stage deploys dev).
-        secret_key = get("HUB_SECRET_KEY", DEV_SECRET_KEY if stage == "dev" and not in_lambda else "")
+        # even one named dev (`chalice deploy` without --stage deploys dev), nor a laptop
+        # whose links point elsewhere (a tunnel to real services): anyone could forge them.
+        dev_key = stage == "dev" and not in_lambda and is_loopback_url(public_url)
+        secret_key = get("HUB_SECRET_KEY", DEV_SECRET_KEY if dev_key else "")
         fields = _formstack_fields(get("FORMSTACK_FIELDS"))
         protocol = get("ODOO_PROTOCOL", "xmlrpc").lower()
         if protocol not in ("xmlrpc", "json2"):
@@ -160,7 +196,7 @@ class Settings:
         return cls(
             stage=stage,
             state_dir=get("HUB_STATE_DIR", ".hub"),
-            public_url=get("HUB_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+            public_url=public_url,
             secret_key=secret_key,
             admin_token=get("HUB_ADMIN_TOKEN"),
             catalog_path=get("HUB_CATALOG"),
@@ -173,6 +209,8 @@ class Settings:
             # slack_sdk drops the last path segment of a base URL without its trailing slash.
             slack_api_url=slack_api_url if slack_api_url.endswith("/") else slack_api_url + "/",
             slack_channel=get("SLACK_CHANNEL", "#orders"),
+            slack_operators=_slack_operators(get("SLACK_OPERATORS")),
+            slack_team_id=get("SLACK_TEAM_ID"),
             google_sheet_id=get("GOOGLE_SHEET_ID"),
             google_sheet_worksheet=get("GOOGLE_SHEET_WORKSHEET", "Customers"),
             google_service_account=_read_secret_file(account) if account else "",
@@ -201,7 +239,10 @@ class Settings:
         """Refuse to run half-configured: without the key that signs unsubscribe links
         (outside dev), or in Lambda on state that would vanish with the container."""
         if not self.secret_key:
-            raise ConfigurationError("HUB_SECRET_KEY is not set (it signs unsubscribe links; only dev has a default)")
+            raise ConfigurationError(
+                "HUB_SECRET_KEY is not set (it signs unsubscribe links; only the dev stage has a default,"
+                " and only while HUB_PUBLIC_URL is a loopback address)"
+            )
         if self.in_lambda and not self.table:
             raise ConfigurationError("HUB_TABLE is not set: in AWS the hub needs its DynamoDB table and SQS queues")
         if not self.in_lambda:

@@ -138,7 +138,10 @@ def slack_events(request: Any, hub: Hub) -> Response:
     raw = _slack_body(request, hub, "application/json")
     payload = slack_in.parse_event(raw)
     if payload.get("type") == "url_verification":
-        return _json(200, {"challenge": str(payload.get("challenge", ""))})
+        return _json(200, {"challenge": slack_in.challenge(payload)})
+    if slack_in.other_team(str(payload.get("team_id") or ""), hub.settings.slack_team_id):
+        logger.warning("slack event from another workspace ignored", extra={"path": request.path})
+        return _json(200, {"ok": True, "ignored": True})
     event = slack_in.to_event(payload)
     if event is None:
         return _json(200, {"ok": True, "ignored": True})
@@ -149,9 +152,14 @@ def slack_events(request: Any, hub: Hub) -> Response:
 def slack_commands(request: Any, hub: Hub) -> Response:
     raw = _slack_body(request, hub, "application/x-www-form-urlencoded")
     fields = slack_in.parse_command(raw)
-    text = fields.get("text", "")
+    text, user = fields.get("text", ""), fields.get("user_id", "")
+    if slack_in.other_team(fields.get("team_id", ""), hub.settings.slack_team_id):
+        return _json(200, {"response_type": "ephemeral", "text": "This workspace may not use this hub."})
+    refused = commands.refusal(text, user, hub.settings.slack_operators)
+    if refused:
+        return _json(200, {"response_type": "ephemeral", "text": refused})
     if not commands.changes_state(text):
-        future = _command_pool.submit(commands.answer, text, hub.ports)
+        future = _command_pool.submit(commands.answer, text, hub.ports, user=user)
         try:
             return _json(200, {"response_type": "ephemeral", "text": future.result(timeout=COMMAND_DEADLINE)})
         except concurrent.futures.TimeoutError:
@@ -159,9 +167,7 @@ def slack_commands(request: Any, hub: Hub) -> Response:
     # Too slow for Slack's 3 s, or one that acts (it must run once, not again after a
     # timeout): answer now, and send the real answer to response_url.
     key = f"slack-command:{fields.get('trigger_id') or hashlib.sha256(raw).hexdigest()}"
-    slow = ev.SlowCommand(
-        event_id=key, text=text, response_url=fields.get("response_url", ""), user=fields.get("user_id", "")
-    )
+    slow = ev.SlowCommand(event_id=key, text=text, response_url=fields.get("response_url", ""), user=user)
     if slow.response_url:
         hub.door.accept(key, [slow])
     return _json(200, {"response_type": "ephemeral", "text": "Working on it…"})

@@ -34,7 +34,11 @@ _REAL_SERVICE_VARS = (
     "FORMSTACK_FIELDS",
     "HUB_ADMIN_TOKEN",
     "AWS_ENDPOINT_URL",
+    "SLACK_TEAM_ID",
+    "HUB_PUBLIC_URL",
 )
+# The Slack user of devtools.payloads' commands and mentions: an operator in tests.
+OPERATOR = "U0001"
 
 
 @pytest.fixture
@@ -45,6 +49,7 @@ def hub_env(tmp_path, monkeypatch):
     monkeypatch.setenv("HUB_STATE_DIR", str(tmp_path / "state"))
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SLACK_OPERATORS", OPERATOR)
     from chalicelib.bootstrap import reset_hub
 
     reset_hub()

@@ -89,6 +89,7 @@ class SlackMention(Event):
     channel: str
     text: str
     thread_ts: str = ""
+    user: str = ""  # who asked: commands beyond `help` are for SLACK_OPERATORS
 
 
 @dataclass(frozen=True)

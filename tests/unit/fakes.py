@@ -31,6 +31,7 @@ PUBLIC_URL = "https://hub.example.test"
 SECRET_KEY = "unit-test-secret"
 MAIL_DOMAIN = "chocohub.example.test"
 CHANNEL = "#orders"
+OPERATOR = "U0OPS"
 
 
 class Faulty:
@@ -393,6 +394,7 @@ def build_ports(
         mail_domain=MAIL_DOMAIN,
         channel=CHANNEL,
         today=lambda: today,
+        operators=frozenset({OPERATOR}),
     )
 
 

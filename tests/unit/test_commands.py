@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from chalicelib import commands, flows
 from chalicelib.domain.customer import Customer
-from tests.unit.fakes import World
+from tests.unit.fakes import OPERATOR, World
 
 
 @pytest.fixture
@@ -30,7 +32,7 @@ def w() -> World:
 
 
 def answer(w: World, text: str) -> str:
-    return commands.answer(text, w.ports)
+    return commands.answer(text, w.ports, user=OPERATOR)
 
 
 @pytest.mark.parametrize("text", ["", "   ", "help", "HELP", "dance", "find", "<@U0BOT>"])
@@ -61,7 +63,7 @@ def test_stats_counts_customers_consents_mail_and_dead_letters(w):
 
 def test_stats_of_an_empty_sheet(w):
     empty = World()
-    assert "*0 customers* (none)" in commands.answer("stats", empty.ports)
+    assert "*0 customers* (none)" in commands.answer("stats", empty.ports, user=OPERATOR)
 
 
 def test_a_mention_is_stripped_of_the_bots_name(w):
@@ -75,7 +77,7 @@ def test_a_mention_is_stripped_of_the_bots_name(w):
 )
 def test_find_reads_the_address_as_slack_sends_it(w, raw):
     text = answer(w, f"find {raw}")
-    assert "*Ann Lee* <ann@example.com>" in text
+    assert "*Ann Lee* (ann@example.com)" in text
     assert "Status: active" in text
     assert "Box: BOX-SUPER" in text
     assert "Consent: yes" in text
@@ -146,3 +148,47 @@ def test_retry_all_replays_every_letter_once(w):
     assert w.queue.list() == []
     assert answer(w, "retry all") == "Replayed 0 dead letters."
     assert len(w.queue.waiting(flows.MAIL)) == 3
+
+
+# --- who may run what, and what Slack shows ------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["stats", "find ann@example.com", "retry", "retry all"])
+def test_only_operators_run_commands_beyond_help(w, text):
+    refused = commands.answer(text, w.ports, user="U0STRANGER")
+    assert "Only the hub's operators" in refused and "U0STRANGER" in refused
+    assert "Ann" not in refused
+    assert commands.answer("help", w.ports, user="U0STRANGER") == commands.HELP
+
+
+def test_without_operators_only_help_answers(w):
+    ports = dataclasses.replace(w.ports, operators=frozenset())
+    assert "SLACK_OPERATORS" in commands.answer("stats", ports, user=OPERATOR)
+    assert commands.answer("help", ports, user=OPERATOR) == commands.HELP
+
+
+def test_a_row_is_posted_only_in_the_configured_channel(w):
+    elsewhere = commands.answer("find ann@example.com", w.ports, user=OPERATOR, posted_in="C0RANDOM")
+    assert "Ann" not in elsewhere and "/chocobox find" in elsewhere
+    assert "Ann Lee" in commands.answer("find ann@example.com", w.ports, user=OPERATOR, posted_in=w.ports.channel)
+
+
+def test_values_are_escaped_for_slack(w):
+    w.sheet.type_row(Customer(email="eve@example.com", name="<!channel> <https://evil.example|log in> & co"))
+    text = answer(w, "find eve@example.com")
+    assert "<!channel>" not in text and "<https://" not in text
+    assert "&lt;!channel&gt; &lt;https://evil.example|log in&gt; &amp; co" in text
+    assert "&lt;@U1&gt;" in answer(w, "retry <@U1>x")
+
+
+def test_retry_all_never_replays_a_command(w):
+    command = {"kind": "slow_command", "event_id": "c1", "text": "retry all", "response_url": "u", "user": OPERATOR}
+    w.queue.dead_letter(flows.SLACK, command, "expired_url", "slow_command", message_id="cmd")
+    mention = {"kind": "slack_mention", "event_id": "s1", "channel": "C1", "text": "retry all"}
+    w.queue.dead_letter(flows.SLACK, mention, "channel_not_found", "slack_mention", message_id="men")
+    w.queue.dead_letter(flows.MAIL, {"kind": "marketing_due", "n": 1}, "r", "s", message_id="m1")
+
+    assert answer(w, "retry all").startswith("Replayed 1 dead letters.")
+    assert "never replayed" in answer(w, "retry cmd")
+    assert sorted(d.id for d in w.queue.list()) == ["cmd", "men"]
+    assert w.queue.waiting(flows.SLACK) == []

@@ -7,6 +7,7 @@ orders, emails, Slack messages.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,7 +18,7 @@ from chalicelib.domain import events as ev
 from chalicelib.domain.customer import Customer, email_digest
 from chalicelib.errors import PermanentError, TransientError
 from chalicelib.unsubscribe import make_token, read_token
-from tests.unit.fakes import CHANNEL, MAIL_DOMAIN, PUBLIC_URL, SECRET_KEY, TODAY, World
+from tests.unit.fakes import CHANNEL, MAIL_DOMAIN, OPERATOR, PUBLIC_URL, SECRET_KEY, TODAY, World
 
 ANN = "ann@example.com"
 
@@ -198,6 +199,14 @@ def test_checkout_makes_the_customer_active_with_the_stripe_id(w):
     notes = w.queue.events(flows.SLACK)
     assert len(notes) == 1
     assert "Ann Lee" in notes[0].text
+
+
+def test_a_name_cannot_ping_or_link_in_slack(w):
+    hostile = dataclasses.replace(checkout(), name="<!channel> <https://evil.example|Stripe: log in again> & co")
+    w.handle(hostile)
+    [note] = w.queue.events(flows.SLACK)
+    assert "<" not in note.text and ">" not in note.text
+    assert "&lt;!channel&gt; &lt;https://evil.example|Stripe: log in again&gt; &amp; co" in note.text
 
 
 def test_checkout_without_a_consent_answer_keeps_the_consent(w):
@@ -648,17 +657,19 @@ def test_a_notification_goes_to_the_default_channel_or_its_own(w):
 
 def test_a_mention_is_answered_in_its_thread(w):
     w.handle(signup(consent=True))
-    w.handle(ev.SlackMention("slack:Ev1", channel="C123", text=f"<@U0BOT> find {ANN}", thread_ts="171.5"))
+    w.handle(
+        ev.SlackMention("slack:Ev1", channel=CHANNEL, text=f"<@U0BOT> find {ANN}", thread_ts="171.5", user=OPERATOR)
+    )
 
     [(channel, text, thread)] = w.notifier.posts
-    assert (channel, thread) == ("C123", "171.5")
+    assert (channel, thread) == (CHANNEL, "171.5")
     assert ANN in text
     assert "registered" in text
 
 
 def test_a_slow_command_answers_through_its_response_url(w):
     w.handle(signup(consent=True))
-    w.handle(ev.SlowCommand("cmd:1", text="stats", response_url="https://hooks.slack.test/r/1", user="U1"))
+    w.handle(ev.SlowCommand("cmd:1", text="stats", response_url="https://hooks.slack.test/r/1", user=OPERATOR))
 
     [(url, text)] = w.notifier.responses
     assert url == "https://hooks.slack.test/r/1"

@@ -448,7 +448,7 @@ def mention(**event_over) -> dict:
 
 def test_slack_mention_answers_in_its_thread():
     assert slack.to_event(mention()) == ev.SlackMention(
-        event_id="slack:Ev01", channel="C1", text="<@U0BOT> stats", thread_ts="1717.0001"
+        event_id="slack:Ev01", channel="C1", text="<@U0BOT> stats", thread_ts="1717.0001", user="U1"
     )
     assert slack.to_event(mention(thread_ts="1700.0")).thread_ts == "1700.0"
 

@@ -195,3 +195,31 @@ def test_give_up_after(value, seconds):
 def test_a_bad_give_up_after_names_the_setting(value):
     with pytest.raises(ConfigurationError, match="HUB_GIVE_UP_AFTER"):
         Settings.from_env({"HUB_GIVE_UP_AFTER": value})
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000", "http://localhost:8000", "http://127.8.9.1", "http://[::1]:8000"]
+)
+def test_the_dev_key_signs_only_links_that_point_at_this_machine(url):
+    assert Settings.from_env({"HUB_STAGE": "dev", "HUB_PUBLIC_URL": url}).secret_key == DEV_SECRET_KEY
+
+
+@pytest.mark.parametrize("url", ["https://abc.trycloudflare.com", "http://192.168.1.5:8000", "http://[bad"])
+def test_a_dev_hub_behind_a_public_url_needs_its_own_key(url):
+    settings = Settings.from_env({"HUB_STAGE": "dev", "HUB_PUBLIC_URL": url})
+    assert settings.secret_key == ""
+    with pytest.raises(ConfigurationError, match=r"HUB_SECRET_KEY.*loopback"):
+        settings.check_runtime()
+
+
+def test_slack_operators_and_team():
+    settings = Settings.from_env({"SLACK_OPERATORS": " U024BE7LH, W0ADMIN ,", "SLACK_TEAM_ID": "T0001"})
+    assert settings.slack_operators == frozenset({"U024BE7LH", "W0ADMIN"})
+    assert settings.slack_team_id == "T0001"
+    assert Settings.from_env({}).slack_operators == frozenset()
+
+
+@pytest.mark.parametrize("value", ["@ann", "ann@example.com", "u024be7lh"])
+def test_slack_operators_must_be_user_ids(value):
+    with pytest.raises(ConfigurationError, match="SLACK_OPERATORS"):
+        Settings.from_env({"SLACK_OPERATORS": value})
