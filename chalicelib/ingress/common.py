@@ -41,7 +41,9 @@ def parse_json_object(raw: bytes, what: str) -> dict[str, Any]:
     `ValueError`)."""
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except UnicodeDecodeError as exc:
+        raise Rejection(400, f"{what}: body is not UTF-8 text") from exc
+    except ValueError as exc:  # json's message gives a position, never the text
         raise Rejection(400, f"{what}: body is not valid JSON ({exc})") from exc
     except RecursionError as exc:
         raise Rejection(400, f"{what}: body is nested too deeply") from exc

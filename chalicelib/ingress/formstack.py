@@ -75,8 +75,8 @@ def parse(raw: bytes, media_type: str) -> dict[str, Any]:
     try:
         body = raw.decode("utf-8")
         pairs = parse_qs(body, keep_blank_values=True, strict_parsing=bool(body), max_num_fields=MAX_FIELDS)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Rejection(400, f"Formstack: body is not URL-encoded form data ({exc})") from exc
+    except (UnicodeDecodeError, ValueError) as exc:  # the message may quote the body: not repeated
+        raise Rejection(400, "Formstack: body is not URL-encoded UTF-8 form data") from exc
     return {key: _subfields(values[-1]) for key, values in pairs.items()}
 
 

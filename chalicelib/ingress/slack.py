@@ -73,8 +73,8 @@ def parse_command(raw: bytes) -> dict[str, str]:
     """A slash command's form fields, each bounded and printable."""
     try:
         pairs = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=100)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Rejection(400, f"Slack: command body is not form data ({exc})") from exc
+    except (UnicodeDecodeError, ValueError) as exc:  # the message may quote the body: not repeated
+        raise Rejection(400, "Slack: command body is not URL-encoded UTF-8 form data") from exc
     if "command" not in pairs:
         raise Rejection(400, "Slack: a slash command needs a `command` field")
     return {k: text(v[-1], f"Slack: {k}", _COMMAND_LIMITS.get(k, MAX_ID)) for k, v in pairs.items()}

@@ -19,6 +19,7 @@ from typing import Any
 
 from chalicelib import flows
 from chalicelib.domain import events as ev
+from chalicelib.domain.validation import redact
 from chalicelib.errors import PermanentError
 from chalicelib.logs import logger
 from chalicelib.redelivery import RedeliveryPolicy, describe, first_received_at
@@ -149,7 +150,14 @@ def _parse(raw: str) -> dict[str, Any]:
     return body
 
 
+# A reason is read by operators in Slack and the CLI: a few lines, not a provider's essay.
+MAX_REASON = 1000
+
+
 def _dead_letter(queue: Any, source: str, message_id: str, raw_body: str, reason: str, step: str) -> None:
+    """Keep the message (it must stay replayable) with a reason free of email addresses:
+    a provider's error may quote the recipient, and reasons are shown in Slack and logs."""
+    reason = redact(reason[:MAX_REASON])
     try:
         body = json.loads(raw_body)
     except ValueError:
