@@ -22,6 +22,7 @@ from chalicelib.domain.customer import email_digest
 from chalicelib.errors import ConfigurationError, PermanentError
 from chalicelib.flows import queue_for
 from chalicelib.ingress import formstack as formstack_in
+from chalicelib.ingress import one_click as one_click_in
 from chalicelib.ingress import slack as slack_in
 from chalicelib.ingress import stripe as stripe_in
 from chalicelib.ingress.common import Rejection, check_size, header, media_type
@@ -202,7 +203,7 @@ def unsubscribe_page(request: Any, hub_factory: Any, token: str) -> Response:
     )
 
 
-UNSUBSCRIBE_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"]
+UNSUBSCRIBE_TYPES = one_click_in.CONTENT_TYPES
 
 
 def unsubscribe(request: Any, hub_factory: Any, token: str) -> Response:
@@ -213,10 +214,10 @@ def unsubscribe(request: Any, hub_factory: Any, token: str) -> Response:
         return _unavailable(exc)
     try:
         email = _unsubscribe_email(hub, token)
-        raw = _body(request, UNSUBSCRIBE_TYPES)
+        one_click = one_click_in.is_one_click(_body(request, UNSUBSCRIBE_TYPES), request.headers)
     except Rejection as exc:
         return _page(exc.status, "Link not valid", f"<p>{html.escape(exc.message)}.</p>")
-    if ONE_CLICK.encode() not in raw:
+    if not one_click:
         return _page(400, "Not unsubscribed", f"<p>The request must carry <code>{ONE_CLICK}</code>.</p>")
     # Recorded at once, so no marketing email leaves after this answer; the sheet follows.
     # Queued directly, not through the door: a second unsubscribe (after a new opt-in)
