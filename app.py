@@ -7,7 +7,7 @@ connection and imports no provider SDK.
 
 from chalice import Chalice, Rate
 
-from chalicelib import web
+from chalicelib import web, web_errors
 from chalicelib.bootstrap import get_hub
 from chalicelib.flows import MAIL, PAYMENTS, SIGNUPS, SLACK
 from chalicelib.runtime.embedded.runner import under_chalice_local
@@ -18,6 +18,13 @@ FORM = "application/x-www-form-urlencoded"
 # Both consumers write the Google Sheet (60 writes a minute per service account):
 # two Lambdas each at most, SQS's smallest maximum concurrency.
 SHEET_WRITERS = 2
+# GET routes read no body: whatever Content-Type a client sends with them is fine.
+ANY = ["*/*"]
+
+
+@app.middleware("http")
+def uniform_errors(event, get_response):
+    return web_errors.uniform(event, get_response(event), app.routes)
 
 
 @app.route("/webhooks/formstack", methods=["POST"], content_types=[FORM, "application/json"])
@@ -40,7 +47,7 @@ def slack_commands():
     return web.slack_commands(app.current_request, get_hub)
 
 
-@app.route("/unsubscribe/{token}", methods=["GET"])
+@app.route("/unsubscribe/{token}", methods=["GET"], content_types=ANY)
 def unsubscribe_page(token):
     return web.unsubscribe_page(app.current_request, get_hub, token)
 
@@ -50,7 +57,7 @@ def unsubscribe(token):
     return web.unsubscribe(app.current_request, get_hub, token)
 
 
-@app.route("/health", methods=["GET"])
+@app.route("/health", methods=["GET"], content_types=ANY)
 def health():
     return web.health(app.current_request, get_hub)
 
