@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 
 from chalicelib.domain.customer import consent_from_form
 from chalicelib.domain.events import SignedUp
-from chalicelib.domain.validation import MAX_ADDRESS, MAX_ID, MAX_NAME, MAX_SHORT
+from chalicelib.domain.validation import MAX_ADDRESS, MAX_EMAIL, MAX_ID, MAX_NAME, MAX_SHORT
 from chalicelib.ingress.common import Rejection, email, format_address, header, parse_json_object, text
 
 CONTENT_TYPES = ["application/x-www-form-urlencoded", "application/json"]
@@ -114,12 +114,13 @@ def to_event(fields: dict[str, Any], labels: dict[str, str]) -> SignedUp:
     unique_id = _field(fields, "UniqueID", MAX_ID)
     if not unique_id or not _field(fields, "FormID", MAX_ID):
         raise Rejection(400, "Formstack: FormID and UniqueID are required")
-    if labels["email"] not in fields or not _field(fields, labels["email"], MAX_ID):
+    given = _field(fields, labels["email"], MAX_EMAIL)
+    if not given:
         raise Rejection(400, f"Formstack: no {labels['email']!r} field; map your form's labels with FORMSTACK_FIELDS")
     consent_label = labels["consent"]
     return SignedUp(
         event_id=f"formstack:{unique_id}",
-        email=email(_field(fields, labels["email"], MAX_ID), f"Formstack: {labels['email']}"),
+        email=email(given, f"Formstack: {labels['email']}"),
         name=_field(fields, labels["name"], MAX_NAME),
         address=_field(fields, labels["address"], MAX_ADDRESS, address=True),
         box_value=_field(fields, labels["box"], MAX_SHORT),

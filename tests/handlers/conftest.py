@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import logging
+
 import pytest
 
 from tests.conftest import ROOT
@@ -51,3 +54,17 @@ def sinks(hub):
         }
 
     return snapshot
+
+
+@pytest.fixture
+def capture_logs():
+    """The hub's log lines, as its own formatter writes them (scrubbed JSON)."""
+    from chalicelib.logs import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    hub_logger = logging.getLogger(logger.name)
+    hub_logger.addHandler(handler)
+    yield lambda: stream.getvalue().splitlines()
+    hub_logger.removeHandler(handler)

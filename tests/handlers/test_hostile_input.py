@@ -1,0 +1,351 @@
+"""Issue 8, attacked as an intruder would: one case per finding, through the real routes.
+
+Each test names its item. The hub must not crash (no 5xx), leak (no personal data in
+answers, reasons or Slack beyond its channel) or let anyone act beyond their right.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from chalicelib.domain.customer import Customer
+from chalicelib.unsubscribe import make_token
+from devtools import payloads
+from devtools.signing import formstack_headers, slack_headers, stripe_headers
+from tests.conftest import OPERATOR, SECRETS
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+FORM_TYPE = {"Content-Type": FORM}
+DEEP = b"[" * 10_000 + b"]" * 10_000
+
+
+def formstack(client, body: bytes, content_type: str = FORM):
+    headers = formstack_headers(body, SECRETS["FORMSTACK_HMAC_KEY"], content_type)
+    return client.http.post("/webhooks/formstack", body=body, headers=headers)
+
+
+def stripe(client, body: bytes, timestamp: int | None = None):
+    headers = stripe_headers(body, SECRETS["STRIPE_WEBHOOK_SECRET"], timestamp)
+    return client.http.post("/webhooks/stripe", body=body, headers=headers)
+
+
+def slack_event(client, body: bytes):
+    headers = slack_headers(body, SECRETS["SLACK_SIGNING_SECRET"], JSON)
+    return client.http.post("/slack/events", body=body, headers=headers)
+
+
+def slack_command(client, body: bytes):
+    headers = slack_headers(body, SECRETS["SLACK_SIGNING_SECRET"], FORM)
+    return client.http.post("/slack/commands", body=body, headers=headers)
+
+
+def command(client, text: str, user: str = OPERATOR, team: str = "T0001", trigger: str = "trig.1"):
+    body = payloads.slack_command(text, trigger_id=trigger)
+    body = body.replace(b"user_id=U0001", f"user_id={user}".encode()).replace(b"T0001", team.encode())
+    return json.loads(slack_command(client, body).body)["text"]
+
+
+def error(response) -> str:
+    """The `{"error"}` of an answer (every error of every route has this shape)."""
+    assert response.headers["Content-Type"] == "application/json"
+    body = json.loads(response.body)
+    assert set(body) == {"error"}
+    return body["error"]
+
+
+def signup_json(**fields) -> bytes:
+    return json.dumps({"FormID": "1", "UniqueID": "u1", "Email": "ann@example.com", **fields}).encode()
+
+
+def event(kind: str, obj, event_id: str = "evt_h1") -> bytes:
+    return json.dumps({"id": event_id, "type": kind, "created": 1, "data": {"object": obj}}).encode()
+
+
+# 1 ------------------------------------------------------------------------------------
+
+
+def test_1_retry_all_never_replays_itself(client, hub, drain):
+    """A dead-lettered `retry all` stays dead however often `retry all` runs."""
+    expired = {
+        "kind": "slow_command",
+        "event_id": "slack-command:old",
+        "text": "retry all",
+        "response_url": "https://hooks.slack.com/commands/T0001/1/expired",
+        "user": OPERATOR,
+    }
+    hub.queue.dead_letter("slack", expired, "Slack response_url no longer takes answers", "slow_command", "m-old")
+    poison = {"kind": "notification", "event_id": "n1", "text": "hello", "channel": ""}
+    hub.queue.dead_letter("slack", poison, "slack was down", "notification", message_id="m-note")
+    [old] = [d.id for d in hub.queue.list() if d.body["kind"] == "slow_command"]
+
+    for round_ in range(3):
+        assert command(client, "retry all", trigger=f"trig.{round_}") == "Working on it…"
+        drain()
+
+    assert [d.id for d in hub.queue.list()] == [old]
+    assert hub.queue.depth() == {}
+    answers = [m["text"] for m in hub.notifier.messages() if m["method"] == "response_url"]
+    assert answers[0].startswith("Replayed 1 dead letters.") and answers[1:] == ["Replayed 0 dead letters."] * 2
+    assert command(client, f"retry {old}", trigger="trig.x") == "Working on it…"
+    drain()
+    assert "never replayed" in hub.notifier.messages()[-1]["text"]
+
+
+# 2 ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [16_000, 64_000, 900_000])
+def test_2_a_huge_address_is_refused_at_once(client, sinks, n):
+    before = sinks()
+    started = time.monotonic()
+    response = formstack(client, signup_json(Email="a@" + "." * n + "@"), JSON)
+    assert response.status_code == 400
+    assert "longer than 254" in error(response)
+    assert time.monotonic() - started < 1.0
+    assert sinks() == before
+
+
+# 3 ------------------------------------------------------------------------------------
+
+
+def test_3_commands_beyond_help_are_for_operators(client, hub, drain, monkeypatch):
+    monkeypatch.setenv("SLACK_TEAM_ID", "T0001")
+    hub.sheet.save(Customer(email="ann@example.com", name="Ann Lee", status="active", stripe_customer="cus_a"))
+    for text in ("find ann@example.com", "stats", "retry", "retry all"):
+        answer = command(client, text, user="U0STRANGER")
+        assert "Only the hub's operators" in answer and "ann" not in answer.lower()
+    assert "find <email>" in command(client, "help", user="U0STRANGER")
+    assert "Ann Lee" in command(client, "find ann@example.com")
+    from chalicelib.bootstrap import reset_hub
+
+    reset_hub()
+    assert "may not use this hub" in command(client, "find ann@example.com", team="T0EVIL")
+
+    # An @-mention is posted for the whole channel: the row only in the configured channel.
+    assert slack_event(client, payloads.slack_mention("EvH1", "find ann@example.com", channel="C0RANDOM")).status_code
+    stranger = payloads.slack_mention("EvH2", "find ann@example.com").replace(b'"U0001"', b'"U0STRANGER"')
+    assert slack_event(client, stranger).status_code == 200
+    drain()
+    posts = [m["text"] for m in hub.notifier.messages()]
+    assert len(posts) == 2 and not any("Ann" in text or "cus_a" in text for text in posts)
+    assert hub.queue.depth() == {}
+
+
+def test_3_without_operators_only_help_answers(client, monkeypatch):
+    monkeypatch.delenv("SLACK_OPERATORS")
+    from chalicelib.bootstrap import reset_hub
+
+    reset_hub()
+    assert "SLACK_OPERATORS" in command(client, "stats")
+    assert "find <email>" in command(client, "help")
+
+
+# 4 ------------------------------------------------------------------------------------
+
+
+def test_4_a_checkout_name_cannot_ping_or_phish(client, hub, drain):
+    body = payloads.stripe_checkout_completed("evt_h4", "ann@example.com", "cus_a").replace(
+        b'"name": "Ann Lee"', b'"name": "<!channel> <https://evil.example|Stripe: log in again>"'
+    )
+    assert stripe(client, body).status_code == 200
+    drain()
+    [note] = hub.notifier.messages()
+    assert "<!channel>" not in note["text"] and "<https://" not in note["text"]
+    assert "&lt;!channel&gt; &lt;https://evil.example|Stripe: log in again&gt;" in note["text"]
+
+
+# 5 ------------------------------------------------------------------------------------
+
+
+def test_5_no_personal_data_in_answers_reasons_or_logs(client, hub, drain, capture_logs):
+    response = formstack(client, signup_json(Email="Jane Doe <jane.doe@corp.example>"), JSON)
+    assert response.status_code == 400
+    assert "jane" not in error(response).lower()
+
+    # A message queued before this rule (or by a replay) still fails without quoting it.
+    old = {"kind": "signed_up", "event_id": "old", "email": "Jane Doe <jane.doe@corp.example>"}
+    hub.queue.send("signups", old, dedupe_id="old")
+    drain()
+    [letter] = hub.queue.list()
+    assert letter.body["email"] == "Jane Doe <jane.doe@corp.example>"  # kept: it must stay replayable
+    assert "jane" not in letter.reason.lower() and "not an email address" in letter.reason
+    assert "jane" not in command(client, "retry").lower()
+    assert capture_logs() and not any("jane" in line.lower() for line in capture_logs())
+
+
+# 6 ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", ["formstack", "stripe", "slack"])
+def test_6_deep_json_is_400_on_every_json_route(client, sinks, route):
+    before = sinks()
+    post = {"formstack": lambda b: formstack(client, b, JSON), "stripe": lambda b: stripe(client, b)}
+    response = post.get(route, lambda b: slack_event(client, b))(DEEP)
+    assert response.status_code == 400
+    assert "nested too deeply" in error(response)
+    assert sinks() == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[]",
+        b"null",
+        b'"text"',
+        event("checkout.session.completed", {"shipping_details": "x", "customer_email": "a@example.com"}),
+        event("checkout.session.completed", {"customer_details": {"email": 42}}),
+        event("charge.refunded", {"id": "ch_1", "amount_refunded": "abc"}),
+        b'{"id": "evt_1", "type": "charge.refunded", "data": {"object": {"amount_refunded": 1e400}}}',
+        event("invoice.paid", {"id": "in_1", "lines": {"data": "x"}}),
+        event("invoice.paid", {"id": ["in_1"]}),
+        event("invoice.paid", []),
+        json.dumps({"id": 7, "type": "invoice.paid", "data": {"object": {}}}).encode(),
+    ],
+)
+def test_6_malformed_signed_stripe_bodies_are_400(client, sinks, body):
+    before = sinks()
+    response = stripe(client, body)
+    assert response.status_code == 400, response.body
+    error(response)
+    assert sinks() == before
+
+
+@pytest.mark.parametrize("inner", ["x", 1, [], {"type": "app_mention", "channel": {"id": 1}, "text": "x"}])
+def test_6_malformed_signed_slack_events_are_400(client, sinks, inner):
+    body = json.dumps({"type": "event_callback", "event_id": "Ev6", "team_id": "T0001", "event": inner}).encode()
+    before = sinks()
+    assert slack_event(client, body).status_code == 400
+    assert sinks() == before
+
+
+# 7 ------------------------------------------------------------------------------------
+
+
+def test_7_with_only_a_handshake_key_nothing_is_parsed_for_strangers(client, monkeypatch, sinks):
+    monkeypatch.delenv("FORMSTACK_HMAC_KEY")
+    monkeypatch.setenv("FORMSTACK_HANDSHAKE_KEY", "shake-hands")
+    from chalicelib.bootstrap import reset_hub
+
+    reset_hub()
+    before = sinks()
+    for body, kind in ((DEEP, JSON), (b"\xff\xfe", FORM), (b"a=1&&&=", FORM), (signup_json(HandshakeKey="no"), JSON)):
+        response = client.http.post("/webhooks/formstack", body=body, headers={"Content-Type": kind})
+        assert response.status_code == 401, (body[:20], response.body)
+    assert sinks() == before
+
+
+# 8 ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ahead", [301, 10 * 365 * 24 * 3600])
+def test_8_a_stripe_signature_dated_in_the_future_is_refused(client, sinks, ahead):
+    before = sinks()
+    body = payloads.stripe_invoice_paid("evt_h8", "in_h8", "ann@example.com", "cus_a", "price_super_monthly")
+    response = stripe(client, body, timestamp=int(time.time()) + ahead)
+    assert response.status_code == 401
+    assert "future" in error(response)
+    assert sinks() == before
+    assert stripe(client, body, timestamp=int(time.time()) + 60).status_code == 200  # clock skew within tolerance
+
+
+# 9 ------------------------------------------------------------------------------------
+
+
+def test_9_one_click_unsubscribe_in_multipart_form_data(client, hub):
+    from urllib3 import encode_multipart_formdata
+
+    hub.sheet.save(Customer(email="ann@example.com", consent=True))
+    body, content_type = encode_multipart_formdata({"List-Unsubscribe": "One-Click"})
+    url = f"/unsubscribe/{make_token(SECRETS['HUB_SECRET_KEY'], 'ann@example.com')}"
+    response = client.http.post(url, body=body, headers={"Content-Type": content_type})
+    assert response.status_code == 200
+    assert hub.mail_log.is_suppressed("ann@example.com")
+
+
+# 10 -----------------------------------------------------------------------------------
+
+
+def test_10_the_dev_key_never_signs_links_that_leave_the_machine(client, monkeypatch):
+    from chalicelib.bootstrap import reset_hub
+
+    monkeypatch.delenv("HUB_SECRET_KEY")
+    monkeypatch.setenv("HUB_PUBLIC_URL", "https://chocohub.trycloudflare.com")
+    reset_hub()
+    dev_token = make_token("dev-only-secret-key-do-not-use-in-production", "ann@example.com")
+    response = client.http.post(f"/unsubscribe/{dev_token}", body=b"List-Unsubscribe=One-Click", headers=FORM_TYPE)
+    assert response.status_code == 503
+    health = client.http.get("/health")
+    assert health.status_code == 503 and "HUB_SECRET_KEY" in json.loads(health.body)["error"]
+
+    monkeypatch.setenv("HUB_PUBLIC_URL", "http://127.0.0.1:8000")
+    reset_hub()
+    assert client.http.get(f"/unsubscribe/{dev_token}").status_code == 200
+
+
+# 11 -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content_type", "status"),
+    [
+        ("POST", "/webhooks/stripe", "text/plain", 415),
+        ("POST", "/slack/commands", JSON, 415),
+        ("POST", "/unsubscribe/abc", "text/plain", 415),
+        ("GET", "/webhooks/formstack", "", 405),
+        ("PUT", "/health", "", 405),
+        ("DELETE", "/unsubscribe/abc", "", 405),
+    ],
+)
+def test_11_chalices_own_answers_are_error_json(client, method, path, content_type, status):
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.http.request(method, path, headers=headers, body=b"x" if method != "GET" else b"")
+    assert response.status_code == status
+    assert error(response)
+
+
+def test_11_get_health_with_any_content_type(client):
+    assert client.http.get("/health", headers={"Content-Type": "text/plain"}).status_code == 200
+
+
+# 12 -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("email", "problem"),
+    [
+        ("not-an-email", "not an email address"),
+        ("a\ufffd@x.com", "U+FFFD"),
+        ("a\x00b@x.com", "U+0000"),
+        ("<img/src=x/onerror=alert(1)>@xss.example", "not an email address"),
+        ("victim@example.com,attacker", "not an email address"),
+        ("victim@example.com\r\nBcc: all@example.com", "not an email address"),
+        ("p\u0430ypal@example.com", "look-alike"),
+        ("jane@p\u0430ypal.com", "look-alike"),
+    ],
+)
+def test_12_invalid_addresses_are_400_at_the_door(client, sinks, email, problem):
+    before = sinks()
+    response = formstack(client, signup_json(Email=email), JSON)
+    assert response.status_code == 400
+    assert problem in error(response)
+    assert sinks() == before
+
+
+@pytest.mark.parametrize(("field", "size"), [("Name", 900_000), ("Box", 101), ("UniqueID", 256)])
+def test_12_every_field_has_a_length_cap(client, sinks, field, size):
+    before = sinks()
+    response = formstack(client, signup_json(**{field: "x" * size}), JSON)
+    assert response.status_code == 400
+    assert "longer than" in error(response)
+    assert sinks() == before
+
+
+def test_12_addresses_are_normalised(client, hub, drain):
+    for uid, email in (("n1", "Jane@xn--bcher-kva.example"), ("n2", "jane@B\u00fccher.example")):
+        assert formstack(client, payloads.formstack_form(uid, email)).status_code == 200
+    drain()
+    assert [c.email for c in hub.sheet.all()] == ["jane@b\u00fccher.example"]
