@@ -116,7 +116,8 @@ class _Handler:
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list) -> str:
         if address.lower() in self.fake.refused:
-            return "550 5.1.1 mailbox unavailable"
+            # As Postfix says it: the reply names the recipient (so a dead letter's reason would).
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown in virtual mailbox table"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
