@@ -42,7 +42,7 @@ def main() -> None:
         client = HubClient(hub.url, stripe_secret=SECRET, slack_secret="", formstack_key="")
         bodies = [
             payloads.stripe_invoice_paid(
-                f"evt_b{i}", f"in_b{i}", f"b{i}@bench.test", f"cus_b{i}", "price_super_monthly"
+                f"evt_b{i}", f"in_b{i}", f"b{i}@bench.example", f"cus_b{i}", "price_super_monthly"
             )
             for i in range(n)
         ]

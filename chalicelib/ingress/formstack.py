@@ -25,7 +25,9 @@ MAX_SUBFIELDS = 20
 _SUBFIELD_LINE = re.compile(r"^\s*([A-Za-z_][\w-]*)\s=\s?(.*)$")
 
 
-def authenticate(raw: bytes, media_type: str, headers: dict[str, str], hmac_key: str, handshake_key: str) -> dict:
+def authenticate(
+    raw: bytes, media_type: str, headers: dict[str, str], hmac_key: str, handshake_key: str
+) -> dict[str, Any]:
     """The submission's fields, from a body proven to come from the form.
 
     The HMAC is checked on the raw bytes before anything is parsed. With only a handshake

@@ -61,7 +61,7 @@ def make_plan(n: int, seed: int = 7) -> Plan:
     base: list[Delivery] = []
     plan = Plan([], set(), set(), set(), set(), 2 * n)
     for i in range(n):
-        email = f"c{i:05d}@chaos.test"
+        email = f"c{i:05d}@chaos.example"
         consent = i % 2 == 0
         box = "Super" if i % 3 == 0 else "Classic"
         signup_key, payment_key = f"formstack:chaos-{i}", f"stripe:evt_chaos_{i}"
