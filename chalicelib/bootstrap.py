@@ -81,10 +81,23 @@ class Hub:
         if s.google_sheet_id:
             from chalicelib.adapters.sheet_google import GoogleSheet
 
-            return GoogleSheet(s)
+            return GoogleSheet(s, self.buckets)
         from chalicelib.adapters.sheet_sqlite import SqliteSheet
 
         return SqliteSheet(self.db)
+
+    @cached_property
+    def buckets(self):
+        """The quota buckets every consumer shares: on the DynamoDB table in AWS, else in SQLite."""
+        s = self.settings
+        if s.aws_runtime:
+            from chalicelib.infra.token_bucket import DynamoBuckets
+            from chalicelib.runtime.aws import AwsClients
+
+            return DynamoBuckets(s.table, AwsClients(s.http_timeout))
+        from chalicelib.infra.token_bucket import SqliteBuckets
+
+        return SqliteBuckets(self.db)
 
     @cached_property
     def stock(self):

@@ -71,6 +71,16 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
+def _positive_number(value: str, name: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigurationError(f"{name} must be a positive number, not {value!r}")
+    return number
+
+
 def _positive_float(value: str, name: str) -> float:
     try:
         number = float(value)
@@ -150,6 +160,8 @@ class Settings:
     google_sheet_worksheet: str = "Customers"
     google_service_account: str = ""
     google_sheets_api_url: str = "https://sheets.googleapis.com"
+    google_sheets_quota: float = 60.0
+    google_sheets_quota_window: float = 60.0
     odoo_url: str = ""
     odoo_db: str = ""
     odoo_user: str = ""
@@ -215,6 +227,10 @@ class Settings:
             google_sheet_worksheet=get("GOOGLE_SHEET_WORKSHEET", "Customers"),
             google_service_account=_read_secret_file(account) if account else "",
             google_sheets_api_url=get("GOOGLE_SHEETS_API_URL", "https://sheets.googleapis.com").rstrip("/"),
+            google_sheets_quota=_positive_number(get("GOOGLE_SHEETS_QUOTA", "60"), "GOOGLE_SHEETS_QUOTA"),
+            google_sheets_quota_window=_positive_float(
+                get("GOOGLE_SHEETS_QUOTA_WINDOW", "60"), "GOOGLE_SHEETS_QUOTA_WINDOW"
+            ),
             odoo_url=get("ODOO_URL").rstrip("/"),
             odoo_db=get("ODOO_DB"),
             odoo_user=get("ODOO_USER"),

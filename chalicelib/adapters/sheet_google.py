@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from chalicelib.adapters.sheet_layout import EMAIL, HEADERS, STRIPE, from_cells, to_cells
 from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.errors import ConfigurationError, HubError, PermanentError, TransientError
+from chalicelib.infra.token_bucket import LocalBuckets, Rate, TokenBuckets
 from chalicelib.logs import logger
 from chalicelib.ports import CustomerRows
 from chalicelib.retry import parse_retry_after, sink_retry
@@ -57,6 +58,8 @@ SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 NEW_WORKSHEET_ROWS = 1000
 NEW_WORKSHEET_COLS = 26
 RAW = "RAW"  # write values as they are: "01234" stays a string, "=1+1" stays text
+# The longest one request waits for its quota token in place (a Lambda must not idle long).
+QUOTA_WAIT = 10.0
 FORMATTED = "FORMATTED_VALUE"  # read what staff see, always as strings (no serial dates, no floats)
 
 
@@ -98,36 +101,44 @@ def parse_service_account(text: str) -> dict[str, Any]:
     return info
 
 
-def _rewriting_adapter(base_url: str) -> Any:
-    """A requests transport adapter that sends Google's Sheets URLs to `base_url` instead.
+def _sheets_transport(base_url: str, spend: Callable[[str], None]) -> Any:
+    """A requests transport adapter for Google's Sheets URLs: each request first spends a
+    token of its kind (`read` for GET, else `write`, as Google's quota counts them), then
+    goes to `base_url` when that is not Google's (an emulator).
 
     gspread copies its URLs at import, so patching `gspread.urls` has no effect; the
-    session's transport is the one place where an emulator's address can be put in.
+    session's transport is the one place where every request can be counted and an
+    emulator's address put in.
     """
     from requests.adapters import HTTPAdapter
     from requests.utils import get_environ_proxies
 
-    class RewriteToEmulator(HTTPAdapter):
+    class SheetsTransport(HTTPAdapter):
         def send(self, request: Any, **kwargs: Any) -> Any:
             if request.url and request.url.startswith(GOOGLE_API_URL):
-                request.url = base_url + request.url[len(GOOGLE_API_URL) :]
-                # proxies were chosen for Google's host; choose again for the emulator's (NO_PROXY)
-                kwargs["proxies"] = get_environ_proxies(request.url)
+                spend("read" if request.method == "GET" else "write")
+                if base_url != GOOGLE_API_URL:
+                    request.url = base_url + request.url[len(GOOGLE_API_URL) :]
+                    # proxies were chosen for Google's host; choose again for the emulator's (NO_PROXY)
+                    kwargs["proxies"] = get_environ_proxies(request.url)
             return super().send(request, **kwargs)
 
-    return RewriteToEmulator()
+    return SheetsTransport()
 
 
 class GoogleSheet:
     """`CustomerSheet` on a Google Sheets worksheet, for one spreadsheet and worksheet title."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, buckets: TokenBuckets | None = None) -> None:
         self._sheet_id = settings.google_sheet_id
         self._title = settings.google_sheet_worksheet or "Customers"
         self._api_url = (settings.google_sheets_api_url or GOOGLE_API_URL).rstrip("/")
         self._timeout = settings.http_timeout
         info = parse_service_account(settings.google_service_account)
         self._client_email: str = info["client_email"]
+        # The quota is the service account's, shared by every consumer: so are the buckets.
+        self._buckets = buckets or LocalBuckets()
+        self._rate = Rate.per_window(settings.google_sheets_quota, settings.google_sheets_quota_window)
         self._client = self._make_client(info)  # no network: the token is fetched on first use
         self._lock = threading.RLock()
         self._worksheet: Worksheet | None = None
@@ -510,9 +521,15 @@ class GoogleSheet:
                 "download a new JSON key"
             ) from None
         client.set_timeout(self._timeout)
-        if self._api_url != GOOGLE_API_URL:
-            client.http_client.session.mount(GOOGLE_API_URL, _rewriting_adapter(self._api_url))
+        client.http_client.session.mount(GOOGLE_API_URL, _sheets_transport(self._api_url, self._spend))
         return client
+
+    def _spend(self, kind: str) -> None:
+        """Take a token of the account's `read` or `write` quota, waiting for it if need be
+        (at most `QUOTA_WAIT`; longer, the message goes back to its queue)."""
+        wait = self._buckets.take(f"sheets:{self._client_email}:{kind}", self._rate, QUOTA_WAIT)
+        if wait > 0:
+            _sleep(wait)
 
     def _call(self, attempt: Callable[..., T], *args: Any) -> T:
         """Run one operation with bounded retries of its transient failures."""

@@ -262,6 +262,13 @@ class SheetsFake(HttpFake):
         self._lost_answers: list[tuple[str, int]] = []
         self.accept_tokens = True  # False: every bearer token is refused with 401
         self.token_requests = 0
+        # Google's quota, per service account and kind (read: GET, write: the others), over a
+        # sliding window; `enforce_quota` turns it on. `latency` delays every /v4 answer.
+        self._quota: tuple[int, float] | None = None
+        self._spent: dict[tuple[str, str], list[float]] = {}
+        self.quota_refusals = 0
+        self.latency = 0.0
+        self.unavailable = False  # True: every /v4 request is answered 503 (an outage)
 
     # --- setting up -------------------------------------------------------------------
 
@@ -411,6 +418,29 @@ class SheetsFake(HttpFake):
         with self._lock:
             return [r for r in self.requests if r[1].startswith("/v4/")]
 
+    def enforce_quota(self, per_window: int = 60, window: float = 60.0) -> None:
+        """Answer 429 RESOURCE_EXHAUSTED, as Google does, to a service account's read (or
+        write) requests beyond `per_window` in any `window` seconds (60 a minute; a test
+        may shrink the minute)."""
+        with self._lock:
+            self._quota = (per_window, window)
+            self._spent.clear()
+
+    def _over_quota(self, email: str, method: str) -> bool:
+        if self._quota is None:
+            return False
+        limit, window = self._quota
+        now = time.monotonic()
+        with self._lock:
+            spent = self._spent.setdefault((email, "read" if method == "GET" else "write"), [])
+            while spent and spent[0] <= now - window:
+                spent.pop(0)
+            if len(spent) >= limit:
+                self.quota_refusals += 1
+                return True
+            spent.append(now)
+            return False
+
     def usage(self) -> dict[str, int]:
         """The `/v4` requests served so far as Google's quota counts them: `read` (every
         GET: values, batchGet, metadata) and `write` (every POST or PUT)."""
@@ -429,6 +459,7 @@ class SheetsFake(HttpFake):
                 return self._token(body)
             if parts.path.startswith("/v4/spreadsheets/"):
                 email = self._authenticate(headers)
+                self._admit(email, method, parts.path)
                 query = parse_qs(parts.query)
                 data = json.loads(body) if body else {}
                 with self._lock:
@@ -443,6 +474,23 @@ class SheetsFake(HttpFake):
             return self.json_response(
                 exc.code, {"error": {"code": exc.code, "message": exc.message, "status": exc.status}}
             )
+
+    def _admit(self, email: str, method: str, path: str) -> None:
+        """Latency, outage and quota, before a request is served. A refused request is not
+        counted in `requests` (it was not served)."""
+        if self.latency:
+            time.sleep(self.latency)
+        refusal = None
+        if self.unavailable:
+            refusal = SheetsApiError(503, "UNAVAILABLE", "The service is currently unavailable.")
+        elif self._over_quota(email, method):
+            refusal = SheetsApiError(
+                429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Requests' and limit 'per minute per user'"
+            )
+        if refusal is not None:
+            with self._lock:
+                self.requests.remove((method, path))
+            raise refusal
 
     def _token(self, body: bytes) -> tuple[int, dict, bytes]:
         """Google's OAuth 2.0 token endpoint, JWT bearer grant only (what service accounts use)."""

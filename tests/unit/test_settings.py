@@ -223,3 +223,11 @@ def test_slack_operators_and_team():
 def test_slack_operators_must_be_user_ids(value):
     with pytest.raises(ConfigurationError, match="SLACK_OPERATORS"):
         Settings.from_env({"SLACK_OPERATORS": value})
+
+
+def test_sheets_quota():
+    s = Settings.from_env({"GOOGLE_SHEETS_QUOTA": "300", "GOOGLE_SHEETS_QUOTA_WINDOW": "6"})
+    assert (s.google_sheets_quota, s.google_sheets_quota_window) == (300, 6)
+    assert (Settings().google_sheets_quota, Settings().google_sheets_quota_window) == (60, 60)
+    with pytest.raises(ConfigurationError, match="GOOGLE_SHEETS_QUOTA"):
+        Settings.from_env({"GOOGLE_SHEETS_QUOTA": "0"})
