@@ -71,24 +71,18 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
-def _positive_number(value: str, name: str) -> float:
+def _positive_number(value: str, name: str, unit: str = "") -> float:
     try:
         number = float(value)
     except ValueError:
         number = -1.0
     if not math.isfinite(number) or number <= 0:
-        raise ConfigurationError(f"{name} must be a positive number, not {value!r}")
+        raise ConfigurationError(f"{name} must be a positive number{unit}, not {value!r}")
     return number
 
 
 def _positive_float(value: str, name: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not math.isfinite(number) or number <= 0:
-        raise ConfigurationError(f"{name} must be a positive number of seconds, not {value!r}")
-    return number
+    return _positive_number(value, name, " of seconds")
 
 
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
