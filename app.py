@@ -7,7 +7,7 @@ connection and imports no provider SDK.
 
 from chalice import Chalice, Rate
 
-from chalicelib import web, web_errors
+from chalicelib import names, web, web_errors
 from chalicelib.bootstrap import get_hub
 from chalicelib.flows import MAIL, PAYMENTS, SIGNUPS, SLACK
 from chalicelib.runtime.embedded.runner import under_chalice_local
@@ -15,6 +15,8 @@ from chalicelib.runtime.embedded.runner import under_chalice_local
 app = Chalice(app_name="chocohub")
 
 FORM = "application/x-www-form-urlencoded"
+# Each stage consumes its own queues (`chocohub-<stage>-signups`, …), never another's.
+STAGE = names.current_stage()
 # Both consumers write the Google Sheet (60 writes a minute per service account):
 # two Lambdas each at most, SQS's smallest maximum concurrency.
 SHEET_WRITERS = 2
@@ -62,22 +64,22 @@ def health():
     return web.health(app.current_request, get_hub)
 
 
-@app.on_sqs_message(queue=SIGNUPS, batch_size=10, maximum_concurrency=SHEET_WRITERS)
+@app.on_sqs_message(queue=names.queue(STAGE, SIGNUPS), batch_size=10, maximum_concurrency=SHEET_WRITERS)
 def on_signup(event):
     return get_hub().consume(event)
 
 
-@app.on_sqs_message(queue=PAYMENTS, batch_size=10, maximum_concurrency=SHEET_WRITERS)
+@app.on_sqs_message(queue=names.queue(STAGE, PAYMENTS), batch_size=10, maximum_concurrency=SHEET_WRITERS)
 def on_payment(event):
     return get_hub().consume(event)
 
 
-@app.on_sqs_message(queue=MAIL, batch_size=10)
+@app.on_sqs_message(queue=names.queue(STAGE, MAIL), batch_size=10)
 def on_mail(event):
     return get_hub().consume(event)
 
 
-@app.on_sqs_message(queue=SLACK, batch_size=10)
+@app.on_sqs_message(queue=names.queue(STAGE, SLACK), batch_size=10)
 def on_slack(event):
     return get_hub().consume(event)
 

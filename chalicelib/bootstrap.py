@@ -48,9 +48,10 @@ class Hub:
         """The `Queue` and `DeadLetters` ports: SQS in AWS, else the embedded SQLite queue."""
         s = self.settings
         if s.aws_runtime:
+            from chalicelib import names
             from chalicelib.runtime.aws_queue import SqsQueue
 
-            return SqsQueue("", s.table, timeout=s.http_timeout)
+            return SqsQueue(names.prefix(s.stage), s.table, timeout=s.http_timeout)
         from chalicelib.runtime.embedded.queue import SqliteQueue
 
         return SqliteQueue(self.db)
@@ -192,10 +193,19 @@ class Hub:
     # --- what the entry points call --------------------------------------------------
 
     def consume(self, sqs_event: Any) -> dict:
+        """One SQS batch. In AWS, when the event source mapping does not report batch item
+        failures (`chalice deploy`), the failures are settled here (see
+        `settle_partial_batch`); the deploy template's mapping does, and says so with
+        `HUB_BATCH_FAILURES=report`: then the response is Lambda's answer."""
+        from chalicelib.retry import slowest_call
         from chalicelib.runtime.consumer import consume, settle_partial_batch
 
-        response = consume(sqs_event, self.ports, self.queue, self.redelivery)
-        if self.settings.aws_runtime:
+        # In Lambda, keep time for one record whose every call times out, and one call more
+        # (the embedded runtime's context only has Lambda's shape, not its deadline).
+        s = self.settings
+        reserve = slowest_call(s.http_timeout) + s.http_timeout if s.in_lambda else 0.0
+        response = consume(sqs_event, self.ports, self.queue, self.redelivery, reserve_seconds=reserve)
+        if s.aws_runtime and not s.report_batch_failures:
             settle_partial_batch(sqs_event, response, self.queue)
         return response
 

@@ -22,6 +22,9 @@ T = TypeVar("T")
 # The first backoff step, in seconds. The composition root sets it from
 # HUB_RETRY_BASE; chaos runs shrink it so thousands of injected faults stay quick.
 _backoff_base = 0.5
+# A sink call is tried this many times, waiting at most MAX_WAIT seconds between tries.
+ATTEMPTS = 4
+MAX_WAIT = 8.0
 
 
 def configure_backoff(base_seconds: float) -> None:
@@ -57,8 +60,13 @@ def parse_retry_after(value: str | float | None) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
+def slowest_call(timeout: float) -> float:
+    """Seconds one sink call may take with all its retries, each try timing out."""
+    return ATTEMPTS * timeout + (ATTEMPTS - 1) * MAX_WAIT
+
+
 def sink_retry(
-    sink: str, attempts: int = 4, max_wait: float = 8.0, sleep: Callable[[float], None] | None = None
+    sink: str, attempts: int = ATTEMPTS, max_wait: float = MAX_WAIT, sleep: Callable[[float], None] | None = None
 ) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Decorate a sink call so that a `TransientError` is retried up to `attempts` times.
 

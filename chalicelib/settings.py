@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from chalicelib.errors import ConfigurationError
+from chalicelib.names import DEFAULT_STAGE
 from chalicelib.redelivery import DEFAULT_GIVE_UP_AFTER, MAX_GIVE_UP_AFTER
 
 DEFAULT_FORMSTACK_FIELDS = {
@@ -169,6 +170,8 @@ class Settings:
     give_up_after: float = DEFAULT_GIVE_UP_AFTER
     table: str = ""
     in_lambda: bool = False
+    # Set by the deploy template where the event source mapping has ReportBatchItemFailures.
+    report_batch_failures: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -179,7 +182,7 @@ class Settings:
             value = env.get(name, "").strip()
             return value or default
 
-        stage = get("HUB_STAGE", "prod")
+        stage = get("HUB_STAGE", DEFAULT_STAGE)
         in_lambda = bool(get("AWS_LAMBDA_FUNCTION_NAME"))
         public_url = get("HUB_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
         # The dev key is public (it is in this file): never let a deployed stage use it,
@@ -238,6 +241,7 @@ class Settings:
             give_up_after=_duration(get("HUB_GIVE_UP_AFTER", "24h"), "HUB_GIVE_UP_AFTER", MAX_GIVE_UP_AFTER),
             table=get("HUB_TABLE"),
             in_lambda=in_lambda,
+            report_batch_failures=get("HUB_BATCH_FAILURES").lower() == "report",
         )
 
     @property
@@ -264,14 +268,13 @@ class Settings:
                 ("ODOO_URL", self.odoo_url),
                 ("SMTP_URL or MAIL_BACKEND=ses", self.mail_backend != "outbox"),
                 ("SLACK_BOT_TOKEN", self.slack_bot_token),
-                ("HUB_PUBLIC_URL", self.public_url != "http://127.0.0.1:8000"),
             )
             if not given
         ]
         if missing:
             raise ConfigurationError(
                 f"in AWS, set {', '.join(missing)}: the embedded sheet, stock ledger and outboxes live on a"
-                " laptop's disk, not in Lambda, and unsubscribe links need the public URL"
+                " laptop's disk, not in Lambda"
             )
 
     @property

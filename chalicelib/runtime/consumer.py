@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from chalicelib.logs import logger
 from chalicelib.redelivery import RedeliveryPolicy, describe, first_received_at
 
 _ADAPTERS = str(Path(__file__).resolve().parent.parent / "adapters")
+# A record left untouched because time ran short comes back after this delay.
+UNTOUCHED_DELAY = 1.0
 
 
 def queue_name(record: dict[str, Any]) -> str:
@@ -41,13 +44,28 @@ def failing_step(exc: BaseException, event_kind: str) -> str:
     return event_kind
 
 
+def remaining_seconds(sqs_event: Any) -> float | None:
+    """Seconds left before Lambda stops this invocation (None outside Lambda)."""
+    context = getattr(sqs_event, "context", None)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining() / 1000 if callable(remaining) else None
+
+
 def consume(
-    sqs_event: Any, ports: flows.Ports, queue: Any, policy: RedeliveryPolicy | None = None
+    sqs_event: Any,
+    ports: flows.Ports,
+    queue: Any,
+    policy: RedeliveryPolicy | None = None,
+    reserve_seconds: float = 0.0,
 ) -> dict[str, list[dict[str, str]]]:
     """Process one SQS batch (a Chalice `SQSEvent`); returns Lambda's partial batch response.
 
     `queue` is the runtime's queue, for `dead_letter` and `retry_later`; `policy` says
     how long to wait before a failed record's next delivery, and when to give up.
+    `reserve_seconds` is one record's worst case: the batch is carried in chunks that
+    finish in the invocation's time left even if every record is that slow, and the
+    records no chunk can take are handed back untouched and reported as failures, so
+    a batch never times out half-done (see `_in_time`).
     """
     policy = policy or RedeliveryPolicy()
     records: list[_Record] = []
@@ -62,12 +80,18 @@ def consume(
             item.failure = exc
         records.append(item)
     readable = [r for r in records if r.event is not None]
-    # One call for the batch: the flows share one read and one write of the sheet.
-    for item, failure in zip(readable, flows.handle_batch([r.event for r in readable], ports), strict=True):
-        item.failure = failure
+    # One call per chunk (the whole batch, unless time is short): the flows share one
+    # read and one write of the sheet.
+    for chunk in _in_time(readable, sqs_event, reserve_seconds):
+        events = [r.event for r in chunk if r.event is not None]
+        for item, failure in zip(chunk, flows.handle_batch(events, ports), strict=True):
+            item.failure = failure
     failures = []
     for item in records:
-        if item.failure is None:
+        if item.untouched:
+            queue.retry_later(item.source, item.record.receipt_handle, UNTOUCHED_DELAY)
+            failures.append({"itemIdentifier": item.message_id})
+        elif item.failure is None:
             logger.info("processed", extra={"event_id": item.event_id, "queue": item.source, "kind": item.kind})
         elif _settle_failure(item, queue, policy):
             failures.append({"itemIdentifier": item.message_id})
@@ -85,10 +109,27 @@ class _Record:
     kind: str = "unreadable"
     event: ev.Event | None = None
     failure: Exception | None = None
+    untouched: bool = False
 
     @property
     def event_id(self) -> str:
         return self.event.event_id if self.event else ""
+
+
+def _in_time(items: list[_Record], sqs_event: Any, reserve_seconds: float) -> Iterator[list[_Record]]:
+    """The records in chunks, each as large as the time left allows if every record of it
+    took `reserve_seconds`; the records no chunk can take are marked `untouched`."""
+    rest = list(items)
+    while rest:
+        left = remaining_seconds(sqs_event)
+        fit = len(rest) if not reserve_seconds or left is None else int(left // reserve_seconds)
+        if fit <= 0:
+            logger.warning("out of time: handing back the rest of the batch", extra={"records": len(rest)})
+            for item in rest:
+                item.untouched = True
+            return
+        chunk, rest = rest[:fit], rest[fit:]
+        yield chunk
 
 
 def _settle_failure(item: _Record, queue: Any, policy: RedeliveryPolicy) -> bool:

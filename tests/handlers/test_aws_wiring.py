@@ -7,6 +7,7 @@ import json
 import boto3
 import pytest
 
+from chalicelib import names
 from chalicelib.bootstrap import get_hub, reset_hub
 from devtools import payloads
 from devtools.signing import stripe_headers
@@ -16,7 +17,7 @@ from tests.conftest import SECRETS
 
 @pytest.fixture
 def aws(monkeypatch):
-    """moto's AWS with the queues and table the hub expects (no name prefix)."""
+    """moto's AWS with the queues and table the hub expects (the dev stage's names)."""
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     for name, value in (
@@ -24,6 +25,7 @@ def aws(monkeypatch):
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_SESSION_TOKEN", "testing"),
+        ("HUB_STAGE", "dev"),
     ):
         monkeypatch.setenv(name, value)
     from moto import mock_aws
@@ -31,7 +33,7 @@ def aws(monkeypatch):
     from chalicelib.runtime.aws import create_resources
 
     with mock_aws():
-        create_resources("", TABLE)
+        create_resources(names.prefix("dev"), TABLE)
         monkeypatch.setenv("HUB_TABLE", TABLE)
         reset_hub()
         yield
@@ -45,7 +47,7 @@ def test_webhooks_are_queued_once_on_sqs_with_dynamodb_idempotency(client, aws):
 
     assert type(get_hub().queue).__name__ == "SqsQueue"
     sqs = boto3.client("sqs")
-    url = sqs.get_queue_url(QueueName="payments")["QueueUrl"]
+    url = sqs.get_queue_url(QueueName="chocohub-dev-payments")["QueueUrl"]
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
     assert [json.loads(m["Body"])["event_id"] for m in messages] == ["stripe:evt_aws"]
 
@@ -82,10 +84,10 @@ def test_a_partial_batch_failure_in_lambda_loses_nothing(client, aws):
     hub.queue.send("payments", poison, dedupe_id="p")
     hub.queue.send("payments", waiting, dedupe_id="w")
     sqs = boto3.client("sqs")
-    url = sqs.get_queue_url(QueueName="payments")["QueueUrl"]
+    url = sqs.get_queue_url(QueueName="chocohub-dev-payments")["QueueUrl"]
     received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
     assert len(received) == 2
-    arn = "arn:aws:sqs:eu-west-1:123456789012:payments"
+    arn = "arn:aws:sqs:eu-west-1:123456789012:chocohub-dev-payments"
     event = {
         "Records": [
             {

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib import names
 from chalicelib.logs import logger
 from chalicelib.redelivery import MAX_RECEIVE_COUNT
 from chalicelib.runtime.embedded.queue import Received, SqliteQueue
@@ -66,11 +67,12 @@ class Consumer:
 
 
 def consumers_of(app: Any) -> list[Consumer]:
-    """The SQS consumers registered on a Chalice app."""
+    """The SQS consumers registered on a Chalice app, by logical queue (the embedded
+    queue has one set of queues, whatever the stage's SQS names)."""
     from chalice.app import SQSEventConfig
 
     return [
-        Consumer(source.queue, source.batch_size, app.handler_map[source.name], source.name)
+        Consumer(names.logical(source.queue), source.batch_size, app.handler_map[source.name], source.name)
         for source in app.event_sources
         if isinstance(source, SQSEventConfig) and source.queue
     ]
