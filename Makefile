@@ -15,12 +15,14 @@ FORMSTACK_HMAC_KEY ?= dev-formstack-hmac-key
 SLACK_OPERATORS ?= U0001
 HUB_STATE_DIR ?= .hub
 PORT ?= 8000
+# The AWS stage of `make package|deploy|destroy|secrets` (each has its own queues, table, secrets).
+STAGE ?= dev
 HUB_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 DEV_ENV := STRIPE_WEBHOOK_SECRET=$(STRIPE_WEBHOOK_SECRET) SLACK_SIGNING_SECRET=$(SLACK_SIGNING_SECRET) \
 	FORMSTACK_HMAC_KEY=$(FORMSTACK_HMAC_KEY) SLACK_OPERATORS=$(SLACK_OPERATORS) HUB_STATE_DIR=$(HUB_STATE_DIR) \
 	HUB_PUBLIC_URL=$(HUB_PUBLIC_URL)
 
-.PHONY: setup run demo test lint format chaos replay bench clean
+.PHONY: setup run demo test lint format chaos replay bench clean package deploy destroy secrets
 
 setup: $(STAMP)
 
@@ -59,3 +61,17 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.throughput
+
+# AWS (README "Deploy to AWS"): the template and zip under build/$(STAGE)/, then CloudFormation.
+package: $(STAMP)
+	$(BIN)/python -m infra.package $(STAGE)
+
+deploy: package
+	$(BIN)/python -m infra.deploy deploy $(STAGE)
+
+destroy: $(STAMP)
+	$(BIN)/python -m infra.deploy destroy $(STAGE)
+
+# `make secrets STAGE=prod FILE=~/chocohub-prod.secrets` (KEY=VALUE lines), or asks for each missing one.
+secrets: $(STAMP)
+	$(BIN)/python -m infra.secrets $(STAGE) $(if $(FILE),--file $(FILE))

@@ -6,6 +6,7 @@ the embedded default; a real service is used as soon as its settings are given.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from functools import cached_property
@@ -14,6 +15,8 @@ from typing import Any
 
 from chalicelib import flows
 from chalicelib.domain.catalog import Catalog
+from chalicelib.errors import ConfigurationError
+from chalicelib.logs import logger
 from chalicelib.retry import configure_backoff
 from chalicelib.settings import Settings
 
@@ -256,20 +259,43 @@ class Hub:
 
 
 _hub: Hub | None = None
+_env: dict[str, str] = {}
+_read_at = 0.0
 _lock = threading.Lock()
 
 
 def get_hub() -> Hub:
-    """The process's hub, built on first use (after `chalice local` applied the stage's env)."""
-    global _hub
+    """The process's hub, built on first use (after `chalice local` applied the stage's env).
+
+    In AWS its secrets come from SSM (`chalicelib.parameters`): they are read again once
+    `parameters.MAX_AGE` has passed, and the hub is rebuilt only if one of them changed
+    (a rotated secret); if SSM cannot be read then, the hub keeps what it has.
+    """
+    global _hub, _env, _read_at
+    from chalicelib import parameters
+
     with _lock:
+        now = time.monotonic()
         if _hub is None:
-            _hub = Hub(Settings.from_env())
+            _env = parameters.environment(os.environ)
+            _hub, _read_at = Hub(Settings.from_env(_env)), now
+        elif _hub.settings.aws_runtime and now - _read_at > parameters.MAX_AGE:
+            _read_at = now
+            try:
+                env = parameters.environment(os.environ)
+            except ConfigurationError as exc:
+                logger.warning("settings not refreshed from SSM", extra={"reason": str(exc)})
+                return _hub
+            if env != _env:
+                _hub, _env = Hub(Settings.from_env(env)), env
         return _hub
 
 
 def reset_hub() -> None:
     """Forget the hub, so the next `get_hub` reads the settings again (tests)."""
     global _hub
+    from chalicelib import parameters
+
     with _lock:
         _hub = None
+    parameters.reset()
