@@ -22,7 +22,7 @@ DEV_ENV := STRIPE_WEBHOOK_SECRET=$(STRIPE_WEBHOOK_SECRET) SLACK_SIGNING_SECRET=$
 	FORMSTACK_HMAC_KEY=$(FORMSTACK_HMAC_KEY) SLACK_OPERATORS=$(SLACK_OPERATORS) HUB_STATE_DIR=$(HUB_STATE_DIR) \
 	HUB_PUBLIC_URL=$(HUB_PUBLIC_URL)
 
-.PHONY: setup run demo test lint format chaos replay bench clean package deploy destroy secrets
+.PHONY: setup run demo test lint format chaos replay bench clean package deploy destroy secrets resources
 
 setup: $(STAMP)
 
@@ -75,3 +75,7 @@ destroy: $(STAMP)
 # `make secrets STAGE=prod FILE=~/chocohub-prod.secrets` (KEY=VALUE lines), or asks for each missing one.
 secrets: $(STAMP)
 	$(BIN)/python -m infra.secrets $(STAGE) $(if $(FILE),--file $(FILE))
+
+# Only for `chalice deploy` users: the stage's queues, table and role policy (README "chalice deploy instead").
+resources: $(STAMP)
+	$(BIN)/python -m infra.resources $(STAGE)

@@ -138,6 +138,8 @@ class Settings:
     stage: str = "prod"
     state_dir: str = ".hub"
     public_url: str = "http://127.0.0.1:8000"
+    # False when HUB_PUBLIC_URL is unset: the API then takes its URL from each request.
+    public_url_given: bool = False
     secret_key: str = ""
     admin_token: str = ""
     catalog_path: str = ""
@@ -206,6 +208,7 @@ class Settings:
             stage=stage,
             state_dir=get("HUB_STATE_DIR", ".hub"),
             public_url=public_url,
+            public_url_given=bool(get("HUB_PUBLIC_URL")),
             secret_key=secret_key,
             admin_token=get("HUB_ADMIN_TOKEN"),
             catalog_path=get("HUB_CATALOG"),

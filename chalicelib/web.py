@@ -15,7 +15,7 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib import commands
+from chalicelib import commands, public_url
 from chalicelib.bootstrap import Hub
 from chalicelib.domain import events as ev
 from chalicelib.domain.customer import email_digest
@@ -244,7 +244,9 @@ def health(request: Any, hub_factory: Any) -> Response:
     ok = all(b.get("ok") for b in backends.values())
     if not _is_admin(request, hub.settings.admin_token):
         backends = {name: {"adapter": b["adapter"], "ok": b["ok"]} for name, b in backends.items()}
-    return _json(200, {"status": "ok" if ok else "degraded", "stage": hub.settings.stage, "backends": backends})
+    s = hub.settings
+    url = public_url.from_request(getattr(request, "context", None), s.public_url, s.public_url_given)
+    return _json(200, {"status": "ok" if ok else "degraded", "stage": s.stage, "public_url": url, "backends": backends})
 
 
 def _is_admin(request: Any, admin_token: str) -> bool:

@@ -26,25 +26,31 @@ TEMPLATE_OWNED = ("HUB_TABLE", "HUB_STAGE", "HUB_BATCH_FAILURES", "AWS_LAMBDA_FU
 PROVIDED_BY_LAMBDA = ("boto3/", "botocore/", "s3transfer/")
 
 
-def stage_settings(stage: str, path: Path | None = None) -> dict[str, str]:
-    """`KEY=VALUE` lines of the stage's settings file (`#` starts a comment); none if absent."""
-    path = path or ROOT / "infra" / "stages" / f"{stage}.env"
-    if not path.exists():
-        return {}
-    settings: dict[str, str] = {}
+def read_env_file(path: Path) -> dict[str, str]:
+    """`KEY=VALUE` lines (`#` starts a comment line; spaces around `=` are ignored)."""
+    values: dict[str, str] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not key:
+        if not sep or not key.strip():
             raise SystemExit(f"{path}:{number}: expected KEY=VALUE")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def stage_settings(stage: str, path: Path | None = None) -> dict[str, str]:
+    """The stage's non-secret settings (`infra/stages/<stage>.env`); none if absent."""
+    path = path or ROOT / "infra" / "stages" / f"{stage}.env"
+    if not path.exists():
+        return {}
+    settings = read_env_file(path)
+    for key in settings:
         if key in SECRETS:
-            raise SystemExit(f"{path}:{number}: {key} is a secret: store it with `make secrets STAGE={stage}`")
+            raise SystemExit(f"{path}: {key} is a secret: store it with `make secrets STAGE={stage}`")
         if key in TEMPLATE_OWNED:
-            raise SystemExit(f"{path}:{number}: {key} is set by the template itself")
-        settings[key] = value.strip()
+            raise SystemExit(f"{path}: {key} is set by the template itself")
     return settings
 
 
