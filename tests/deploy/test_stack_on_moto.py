@@ -27,6 +27,7 @@ from devtools import payloads
 from devtools.signing import stripe_headers
 from infra.deploy import deploy_stack, upload
 from infra.translate import translate
+from tests.adapters.test_aws_runtime import lambda_sqs_event
 from tests.conftest import ROOT
 
 REGION = "eu-west-1"
@@ -115,26 +116,6 @@ def receive(name: str) -> list[dict[str, Any]]:
     )
 
 
-def sqs_event(name: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """The event an SQS event source mapping hands the consumer."""
-    arn = f"arn:aws:sqs:{REGION}:123456789012:{name}"
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m["Attributes"],
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": REGION,
-            }
-            for m in messages
-        ]
-    }
-
-
 def test_the_stack_is_created_with_what_the_hub_needs(stack):
     assert stack["Table"] == names.table(STAGE)
     cfn = boto3.client("cloudformation")
@@ -187,13 +168,13 @@ def test_webhook_to_queue_to_order_to_dead_letters_on_the_stack(stack, monkeypat
         assert json.loads(message["Body"])["event_id"] == "stripe:evt_moto"
         hub = get_hub()
         assert hub.settings.stripe_webhook_secret == SSM_STRIPE_SECRET
-        assert app_module.on_payment(sqs_event(payments, [message]), None) == {"batchItemFailures": []}
+        assert app_module.on_payment(lambda_sqs_event(payments, [message]), None) == {"batchItemFailures": []}
         assert [o["client_order_ref"] for o in hub.stock.orders()] == ["in_moto"]
 
         poison = payloads.stripe_invoice_paid("evt_bad", "in_bad", "bob@example.com", "cus_b", "price_unknown")
         assert client.http.post("/webhooks/stripe", body=poison, headers=stripe_headers(poison, SSM_STRIPE_SECRET))
         [bad] = receive(payments)
-        app_module.on_payment(sqs_event(payments, [bad]), None)
+        app_module.on_payment(lambda_sqs_event(payments, [bad]), None)
         [letter] = receive(payments + names.DLQ_SUFFIX)
         assert json.loads(letter["Body"])["event_id"] == "stripe:evt_bad"
         assert "price_unknown" in letter["MessageAttributes"]["reason"]["StringValue"]
