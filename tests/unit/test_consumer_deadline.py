@@ -27,7 +27,7 @@ def test_records_not_started_in_time_are_handed_back_untouched():
     records = [record(paid(f"in_{i}"), f"m{i}") for i in range(5)]
     result = consumer.consume(SQSEvent({"Records": records}, context=context), w.ports, w.queue, reserve_seconds=75)
 
-    # 200 s left: three records start (200, 140, 80 s left), then 20 s < 75 s reserve.
+    # 200 s left: two records fit (2 × 75 s), then 80 s left: one more; then 20 s: none.
     assert [o.ref for o in w.stock.orders] == ["in_0", "in_1", "in_2"]
     assert result == {"batchItemFailures": [{"itemIdentifier": "m3"}, {"itemIdentifier": "m4"}]}
     # Back in the queue within a second, and not dead-lettered.
