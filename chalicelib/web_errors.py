@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 
 # Views answer these themselves; a 500 here is a bug, and says so without details.
 INTERNAL = "the hub failed on this request and queued nothing: retry later; if it persists, tell the hub's operators"
