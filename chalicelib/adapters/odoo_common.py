@@ -31,6 +31,8 @@ from chalicelib.settings import Settings
 
 # `done` is the locked state of Odoo 16 and earlier; from Odoo 17 a locked order stays `sale`.
 CONFIRMED_STATES = frozenset({"sale", "done"})
+# Partner ids a container remembers (a few hundred KiB at most).
+PARTNER_CACHE_SIZE = 10_000
 
 
 def escape_like(value: str) -> str:
@@ -91,6 +93,10 @@ class OdooStock:
         self._api_key = settings.odoo_api_key  # never logged, never in a message
         self.timeout = settings.http_timeout
         self._products: dict[str, int] = {}
+        # email -> partner id, per container: a returning customer's order then costs 4
+        # calls (find, create, re-check, confirm). Odoo archives partners rather than
+        # deleting them, and an archived partner still takes orders.
+        self._partners: dict[str, int] = {}
         self._call_with_retries = sink_retry("odoo", sleep=sleep)(self.call)
 
     # --- the protocol ----------------------------------------------------------------
@@ -140,6 +146,9 @@ class OdooStock:
         """The partner whose email is the customer's (case-insensitively), else a new one
         with name, email and the one-line address as `street`."""
         email = normalise_email(customer.email)
+        known = self._partners.get(email)
+        if known is not None:
+            return known
         rows = self._read(
             "res.partner",
             "search_read",
@@ -147,12 +156,18 @@ class OdooStock:
             {"fields": ["id"], "order": "id", "limit": 1},
         )
         if rows:
-            return int(rows[0]["id"])
+            return self._remember_partner(email, int(rows[0]["id"]))
         vals: dict[str, Any] = {"name": customer.name or email, "email": email}
         if customer.address:
             vals["street"] = customer.address
         partner_id = self._create("res.partner", vals, "the partner")
         logger.info("odoo partner created", extra={"partner_id": partner_id})
+        return self._remember_partner(email, partner_id)
+
+    def _remember_partner(self, email: str, partner_id: int) -> int:
+        if len(self._partners) >= PARTNER_CACHE_SIZE:
+            self._partners.pop(next(iter(self._partners)))  # the oldest first
+        self._partners[email] = partner_id
         return partner_id
 
     def product_id(self, sku: str) -> int:

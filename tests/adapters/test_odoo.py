@@ -179,6 +179,17 @@ def test_uid_and_products_are_looked_up_once(stock: OdooStock, fake: OdooFake, p
     assert fake.count("create", "sale.order") == 3
 
 
+def test_a_returning_customers_order_costs_four_calls(stock: OdooStock, fake: OdooFake, protocol: str) -> None:
+    place(stock, "in_may")  # last month: login, partner, product looked up
+    before = len(fake.calls)
+
+    place(stock, "in_june")
+
+    # find the order, create it, read it again (a concurrent twin?), confirm it
+    assert [meth for _, _, meth in fake.calls[before:]] == ["search_read", "create", "search_read", "action_confirm"]
+    assert {o["client_order_ref"]: o["state"] for o in fake.orders()} == {"in_may": "sale", "in_june": "sale"}
+
+
 def test_place_order_twice_makes_one_confirmed_order(stock: OdooStock, fake: OdooFake) -> None:
     place(stock, "in_10")
     place(stock, "in_10")

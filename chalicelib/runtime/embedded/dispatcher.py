@@ -90,13 +90,14 @@ class Dispatcher:
 
     def deliver_once(self) -> int:
         """One round over every consumer: at most one batch each. Returns messages delivered."""
-        delivered = 0
-        for consumer in consumers_of(self.app):
-            batch = self.queue.receive(consumer.queue, consumer.batch_size)
-            if batch:
-                self._deliver(consumer, batch)
-                delivered += len(batch)
-        return delivered
+        return sum(self.deliver_batch(consumer) for consumer in consumers_of(self.app))
+
+    def deliver_batch(self, consumer: Consumer) -> int:
+        """At most one batch of the consumer's queue. Returns messages delivered."""
+        batch = self.queue.receive(consumer.queue, consumer.batch_size)
+        if batch:
+            self._deliver(consumer, batch)
+        return len(batch)
 
     def _deliver(self, consumer: Consumer, batch: list[Received]) -> None:
         # SQS's redrive policy: a message whose deliveries keep crashing the consumer
@@ -116,9 +117,7 @@ class Dispatcher:
             logger.exception("consumer crashed", extra={"consumer": consumer.name, "messages": len(batch)})
             return
         failed = {f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures", [])}
-        for message in batch:
-            if message.id not in failed:
-                self.queue.delete(consumer.queue, message.receipt)
+        self.queue.delete_many(consumer.queue, [m.receipt for m in batch if m.id not in failed])
 
     def drain(self, timeout: float = 30.0, include_delayed: bool = False) -> None:
         """Deliver until every queue is empty (tests and the CLI). With `include_delayed`,

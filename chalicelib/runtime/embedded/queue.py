@@ -41,8 +41,9 @@ class SqliteQueue:
         self.visibility_timeout = visibility_timeout
         self.clock = clock  # the wall clock; tests replace it to live through a day of retries
         _add_first_received_at(db)
-        # Set whenever a message is sent, so an idle dispatcher wakes at once.
-        self.wakeup = threading.Event()
+        # One per queue, set whenever a message is sent to it, so its idle consumer wakes at once.
+        self._wakeups: dict[str, threading.Event] = {}
+        self._wakeups_lock = threading.Lock()
 
     # --- Queue port ------------------------------------------------------------
 
@@ -55,7 +56,7 @@ class SqliteQueue:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (str(uuid.uuid4()), queue, json.dumps(body), dedupe_id, now, now),
             )
-        self.wakeup.set()
+        self.wakeup(queue).set()
 
     def dead_letter(self, queue: str, body: dict[str, Any], reason: str, step: str, message_id: str = "") -> None:
         with self.db.transaction() as conn:
@@ -74,6 +75,11 @@ class SqliteQueue:
             )
 
     # --- what the dispatcher uses ---------------------------------------------------
+
+    def wakeup(self, queue: str) -> threading.Event:
+        """The event set when a message is sent to `queue` (its consumer clears it)."""
+        with self._wakeups_lock:
+            return self._wakeups.setdefault(queue, threading.Event())
 
     def receive(self, queue: str, max_messages: int) -> list[Received]:
         """Up to `max_messages` visible messages, each hidden for the visibility timeout."""
@@ -100,8 +106,14 @@ class SqliteQueue:
 
     def delete(self, queue: str, receipt: str) -> None:
         """Remove a processed message; a stale receipt (redelivered since) deletes nothing."""
+        self.delete_many(queue, [receipt])
+
+    def delete_many(self, queue: str, receipts: list[str]) -> None:
+        """Remove a batch's processed messages in one transaction (one write, not ten)."""
+        if not receipts:
+            return
         with self.db.transaction() as conn:
-            conn.execute("DELETE FROM messages WHERE queue = ? AND receipt = ?", (queue, receipt))
+            conn.executemany("DELETE FROM messages WHERE queue = ? AND receipt = ?", [(queue, r) for r in receipts])
 
     def redrive(self, queue: str, receipt: str, reason: str, step: str) -> None:
         """Move a delivery to the dead letters in one transaction (SQS's redrive policy)."""
@@ -157,7 +169,7 @@ class SqliteQueue:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (str(uuid.uuid4()), row["queue"], row["body"], f"replay:{letter_id}", now, now),
             )
-        self.wakeup.set()
+        self.wakeup(row["queue"]).set()
         return True
 
     def discard(self, letter_id: str, reason: str) -> bool:

@@ -1,5 +1,13 @@
-"""Starts the embedded runtime inside `chalice local`: one background thread that
-delivers queued messages and fires schedules.
+"""Starts the embedded runtime inside `chalice local`: one consumer thread per queue,
+as Lambda runs one function per queue (so a slow Odoo holds up payments, never
+sign-ups), and one thread that fires the schedules.
+
+The consumer threads' SQLite connections commit with `synchronous=NORMAL`: what they
+write (receives, deletes, the embedded sinks) may be lost by a power cut, never by a
+crash, and WAL loses only a suffix of commits, so a lost delete comes with everything
+after it and means one more delivery, which every step is idempotent to. The door's
+writes keep `FULL` (an acknowledged event survives a power cut), and spend their fsync
+without waiting behind the consumers'.
 
 Only one process may dispatch from a state folder: it holds an exclusive lock on
 `runtime.lock`. Holding it also proves that no other dispatcher is alive, so the
@@ -15,12 +23,13 @@ import time
 from typing import Any
 
 from chalicelib.logs import logger
-from chalicelib.runtime.embedded.dispatcher import Dispatcher
+from chalicelib.runtime.embedded.dispatcher import Consumer, Dispatcher, consumers_of
 from chalicelib.runtime.embedded.lockfile import lock_path, try_lock
 from chalicelib.runtime.embedded.queue import SqliteQueue
 from chalicelib.runtime.embedded.scheduler import fire_due, schedules_of
 
 IDLE_WAIT = 0.5
+SCHEDULE_TICK = 1.0
 
 
 def under_chalice_local() -> bool:
@@ -53,21 +62,35 @@ class EmbeddedRunner:
             return False
         self._lock_file = lock_file
         released = self.queue.release_all()
-        threading.Thread(target=self._loop, name="chocohub-runtime", daemon=True).start()
-        logger.info("embedded runtime started", extra={"released_in_flight": released})
+        consumers = consumers_of(self.app)
+        for consumer in consumers:
+            threading.Thread(
+                target=self._consume, args=(consumer,), name=f"chocohub-{consumer.queue}", daemon=True
+            ).start()
+        threading.Thread(target=self._schedule, name="chocohub-schedules", daemon=True).start()
+        logger.info("embedded runtime started", extra={"released_in_flight": released, "consumers": len(consumers)})
         return True
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _loop(self) -> None:
-        schedules = schedules_of(self.app)
+    def _consume(self, consumer: Consumer) -> None:
+        """Deliver the queue's batches as they come; wake at once when a message is sent."""
+        self.queue.db.connection().execute("PRAGMA synchronous=NORMAL")  # see the module's docstring
+        wakeup = self.queue.wakeup(consumer.queue)
         while not self._stop.is_set():
+            wakeup.clear()
             try:
-                fire_due(schedules, time.time())
-                if self.dispatcher.deliver_once():
+                if self.dispatcher.deliver_batch(consumer):
                     continue
             except Exception:  # the loop must outlive any one failure (a locked database, a bug)
-                logger.exception("embedded runtime loop failed")
-            self.queue.wakeup.wait(IDLE_WAIT)
-            self.queue.wakeup.clear()
+                logger.exception("embedded consumer loop failed", extra={"queue": consumer.queue})
+            wakeup.wait(IDLE_WAIT)  # also the longest a message whose delay ended waits
+
+    def _schedule(self) -> None:
+        schedules = schedules_of(self.app)
+        while not self._stop.wait(SCHEDULE_TICK):
+            try:
+                fire_due(schedules, time.time())
+            except Exception:
+                logger.exception("embedded scheduler failed")
