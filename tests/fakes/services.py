@@ -86,6 +86,8 @@ class FakeServices:
             "GOOGLE_SHEET_WORKSHEET": WORKSHEET,
             "GOOGLE_SERVICE_ACCOUNT": json.dumps(self._account),
             "GOOGLE_SHEETS_API_URL": self.sheets.url,
+            # The fake enforces no quota unless told to (`enforce_quota`): nor does the hub, then.
+            "GOOGLE_SHEETS_QUOTA": "100000",
             **self.odoo.env(self.odoo_protocol),
             "MAIL_FROM": f"chocohub <{SES_SENDER}>",
             "SLACK_BOT_TOKEN": self.slack.token,
