@@ -56,6 +56,7 @@ TABLE_ITEMS = [
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
     "dynamodb:BatchGetItem",
     "dynamodb:Query",
     "dynamodb:DescribeTable",

@@ -22,6 +22,9 @@ from typing import Any
 import boto3
 import pytest
 
+# moto's CloudFormation skips the alarms (it has no CloudWatch alarm resource): it says so in a warning.
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..CloudWatch..Alarm")
+
 from chalicelib import names
 from devtools import payloads
 from devtools.signing import stripe_headers
@@ -138,6 +141,8 @@ def test_the_stack_is_created_with_what_the_hub_needs(stack):
     assert sorted(m["EventSourceArn"].rsplit(":", 1)[-1] for m in mappings) == sorted(
         names.queue(STAGE, q) for q in names.QUEUES
     )
+    for mapping in mappings:
+        assert mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], mapping
 
 
 def test_webhook_to_queue_to_order_to_dead_letters_on_the_stack(stack, monkeypatch, capsys, caplog):
