@@ -22,9 +22,6 @@ from typing import Any
 import boto3
 import pytest
 
-# moto's CloudFormation skips the alarms (it has no CloudWatch alarm resource): it says so in a warning.
-pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..CloudWatch..Alarm")
-
 from chalicelib import names
 from devtools import payloads
 from devtools.signing import stripe_headers
@@ -33,6 +30,8 @@ from infra.translate import translate
 from tests.adapters.test_aws_runtime import lambda_sqs_event
 from tests.conftest import ROOT
 
+# moto's CloudFormation skips the alarms (it has no CloudWatch alarm resource): it says so in a warning.
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..CloudWatch..Alarm")
 REGION = "eu-west-1"
 STAGE = "dev"
 SSM_STRIPE_SECRET = "whsec_from_ssm_never_logged_0f3c"
