@@ -187,3 +187,30 @@ def test_webhook_to_queue_to_order_to_dead_letters_on_the_stack(stack, monkeypat
     logged = capsys.readouterr().out + capsys.readouterr().err + caplog.text
     assert logged, "the hub logged nothing: this check would prove nothing"
     assert SSM_STRIPE_SECRET not in logged and SSM_HUB_KEY not in logged
+
+
+def test_with_the_template_s_mapping_a_failure_is_reported_not_raised(stack, monkeypatch):
+    """The template's mappings report batch item failures and set HUB_BATCH_FAILURES=report:
+    the consumer then answers Lambda with the failed record instead of failing the batch
+    (which would count as a function error and slow the pollers down)."""
+    import app as app_module
+    from chalicelib.bootstrap import get_hub, reset_hub
+
+    for name, value in (("HUB_TABLE", stack["Table"]), ("HUB_BATCH_FAILURES", "report"), ("HUB_STAGE", STAGE)):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HUB_SECRET_KEY", "hub-test-secret-key")
+    reset_hub()
+    payments = names.queue(STAGE, "payments")
+    # A payment of a customer the hub has not met yet: it waits (a transient failure).
+    waiting = {
+        "kind": "invoice_paid",
+        "event_id": "stripe:evt_wait",
+        "invoice_id": "in_wait",
+        "email": "",
+        "stripe_customer": "cus_not_yet_known",
+        "price_ids": ["price_super_monthly"],
+    }
+    get_hub().queue.send("payments", waiting, dedupe_id="wait")
+    [message] = receive(payments)
+    answer = app_module.on_payment(lambda_sqs_event(payments, [message]), None)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}

@@ -242,3 +242,11 @@ def test_cfn_lint_is_clean_on_sam_and_on_the_translated_template(packaged, tmp_p
     lint = Path(sys.executable).parent / "cfn-lint"
     result = subprocess.run([str(lint), str(sam_file), str(translated)], capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_example_stage_file_is_accepted_as_it_is(tmp_path):
+    from infra.package import stage_settings
+    from infra.template import ROOT
+
+    settings = stage_settings("prod", ROOT / "infra" / "stages" / "prod.env.example")
+    assert settings["MAIL_BACKEND"] == "ses" and "HUB_PUBLIC_URL" not in settings
