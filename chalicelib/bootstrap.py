@@ -167,6 +167,18 @@ class Hub:
         return SqliteMailLog(self.db)
 
     @cached_property
+    def clocks(self):
+        """The newest Stripe facts applied to each customer: DynamoDB in AWS, else SQLite."""
+        s = self.settings
+        if s.aws_runtime:
+            from chalicelib.adapters.clocks_dynamodb import DynamoClocks
+
+            return DynamoClocks(s.table, timeout=s.http_timeout)
+        from chalicelib.adapters.clocks_sqlite import SqliteClocks
+
+        return SqliteClocks(self.db)
+
+    @cached_property
     def ports(self) -> flows.Ports:
         s = self.settings
         return flows.Ports(
@@ -178,6 +190,7 @@ class Hub:
             mail_log=self.mail_log,
             dead_letters=self.queue,
             locks=self.locks,
+            clocks=self.clocks,
             catalog=self.catalog,
             public_url=s.public_url,
             secret_key=s.require_secret_key(),

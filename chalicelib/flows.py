@@ -9,22 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from chalicelib import commands, marketing
 from chalicelib.domain import events as ev
 from chalicelib.domain.catalog import Catalog
-from chalicelib.domain.customer import (
-    Customer,
-    CustomerChange,
-    apply_change,
-    email_digest,
-    normalise_email,
-    valid_email,
+from chalicelib.domain.customer import Customer, CustomerChange, email_digest, normalise_email, valid_email
+from chalicelib.domain.precedence import (
+    FORM,
+    STRIPE,
+    SUBSCRIPTION_STATUSES,
+    UNSUBSCRIBE,
+    Decision,
+    Origin,
+    Stamp,
+    decide,
+    ends_on_day,
+    stripe_stamp,
 )
 from chalicelib.errors import PermanentError, TransientError
 from chalicelib.ports import (
+    CustomerClocks,
     CustomerSheet,
     DeadLetters,
     Locks,
@@ -55,6 +61,7 @@ class Ports:
     mail_log: MailLog
     dead_letters: DeadLetters
     locks: Locks
+    clocks: CustomerClocks
     catalog: Catalog
     public_url: str
     secret_key: str
@@ -98,21 +105,27 @@ def handle_batch(events: Sequence[ev.Event], ports: Ports) -> list[Exception | N
         if planner is None:
             continue
         try:
-            steps[i] = planner(event, ports)
+            step = planner(event, ports)
         except Exception as exc:  # the consumer tells transient from permanent
             failures[i] = exc
+            continue
+        if step is not None:
+            steps[i] = step
     saved = _save_customers(ports, steps, failures)
     for i, event in enumerate(events):
         if failures[i] is not None:
             continue
         try:
             if i in steps:
-                before, after = saved[i]
-                if after is not None and after.consent and not (before and before.consent):
-                    queue_marketing(ports, after)
-                if after is not None and steps[i].then is not None:
-                    steps[i].then(after)
-            else:
+                before, decision = saved[i]
+                if decision is None:
+                    continue
+                if decision.customer.consent and not (before and before.consent):
+                    queue_marketing(ports, decision.customer)
+                then = steps[i].then
+                if then is not None:
+                    then(before, decision)
+            elif type(event) not in _CUSTOMER_STEPS:  # (a customer event may plan nothing)
                 _handle_one(event, ports)
         except Exception as exc:
             failures[i] = exc
@@ -129,31 +142,42 @@ def _handle_one(event: ev.Event, ports: Ports) -> None:
 # --- customers -------------------------------------------------------------------
 
 
+# What follows a saved step: given the row before and the decision (`decision.customer`
+# is the row as saved, `decision.status_applied` says whether the step's status counted).
+Then = Callable[[Customer | None, Decision], None]
+
+
 @dataclass(frozen=True)
 class CustomerStep:
     """What a customer event does to its row, and what follows once the row is saved.
 
-    `then` receives the customer as saved; `existing_only` leaves a customer without a
-    row alone (an unsubscribe creates no row).
+    `origin` is where the change comes from and when it happened: with the customer's
+    clock it decides which columns the change may write (`precedence.decide`).
+    `existing_only` leaves a customer without a row alone (an unsubscribe creates no
+    row; its clock still records it).
     """
 
     change: CustomerChange
-    then: Callable[[Customer], None] | None = None
+    origin: Origin
+    then: Then | None = None
     existing_only: bool = False
 
 
 def _save_customers(
     ports: Ports, steps: dict[int, CustomerStep], failures: list[Exception | None]
-) -> dict[int, tuple[Customer | None, Customer | None]]:
-    """Apply the steps' changes to the sheet in one unit of work; returns, per step, its
-    customer before and after (after is None when an `existing_only` step found no row).
+) -> dict[int, tuple[Customer | None, Decision | None]]:
+    """Apply the steps' changes to the sheet in one unit of work, in batch order, by the
+    column owners and the order of Stripe's facts; returns, per step, its customer before
+    and the decision (None when an `existing_only` step found no row).
 
     The read-change-write holds each customer's lock: a concurrent batch touching the
     same email would otherwise undo these changes, or append a second row. A busy lock
     (another Lambda holds it) fails only the steps of that customer; a sheet failure
-    fails every step of the batch, which is retried whole (nothing was written).
+    fails every step of the batch, which is retried whole (nothing was written). The
+    clocks are written after the rows: a failure in between makes the retry apply the
+    same facts again, which changes nothing.
     """
-    saved: dict[int, tuple[Customer | None, Customer | None]] = {}
+    saved: dict[int, tuple[Customer | None, Decision | None]] = {}
     if not steps:
         return saved
     with ExitStack() as held:
@@ -170,16 +194,23 @@ def _save_customers(
         if not mine:
             return saved
         try:
+            loaded = {email: ports.clocks.get(email) for email in sorted(ready)}
+            clocks = dict(loaded)
             with ports.sheet.edit(sorted(ready)) as rows:
                 for i, step in mine.items():
-                    before = rows.get(step.change.email)
+                    email = step.change.email
+                    before = rows.get(email)
+                    decision = decide(before, step.change, step.origin, clocks[email], ports.today())
+                    clocks[email] = decision.clock
                     if step.existing_only and before is None:
                         saved[i] = (None, None)
                         continue
-                    after = apply_change(before, step.change, ports.today())
-                    if after != before:
-                        rows.put(after)
-                    saved[i] = (before, after)
+                    if decision.customer != before:
+                        rows.put(decision.customer)
+                    saved[i] = (before, decision)
+            for email, clock in clocks.items():
+                if clock != loaded[email]:
+                    ports.clocks.put(email, clock)
         except Exception as exc:
             saved.clear()
             for i in mine:
@@ -202,20 +233,37 @@ def _notify(ports: Ports, event: ev.Event, text: str) -> None:
 
 def signed_up(event: ev.SignedUp, ports: Ports) -> CustomerStep:
     box = ports.catalog.box_for_form_value(event.box_value)
-    return CustomerStep(
-        CustomerChange(
-            email=valid_email(event.email),
-            name=event.name or None,
-            address=event.address or None,
-            box=box.sku if box else None,
-            consent=event.consent,
-        )
+    change = CustomerChange(
+        email=valid_email(event.email),
+        name=event.name or None,
+        address=event.address or None,
+        box=box.sku if box else None,
+        consent=event.consent,
     )
+    return CustomerStep(change, Origin(FORM, Stamp(event.created, event_id=event.event_id)))
 
 
 def unsubscribed(event: ev.Unsubscribed, ports: Ports) -> CustomerStep:
     ports.mail_log.suppress(event.email)
-    return CustomerStep(CustomerChange(email=normalise_email(event.email), consent=False), existing_only=True)
+    # Its clock is kept even without a row: an old sign-up replayed later grants nothing.
+    origin = Origin(UNSUBSCRIBE, Stamp(event.created, event_id=event.event_id))
+    return CustomerStep(CustomerChange(email=normalise_email(event.email)), origin, existing_only=True)
+
+
+def _stripe_origin(event: ev.Event, created: int, status: str | None, from_subscription: bool = False) -> Origin:
+    return Origin(STRIPE, stripe_stamp(created, event.event_id, status, from_subscription))
+
+
+def _stripe_email(ports: Ports, email: str, stripe_customer: str) -> str:
+    """The email of the customer's row: found by Stripe customer id first (the email may
+    have changed in Stripe since this event), else the event's own email."""
+    found = ports.sheet.find_by_stripe_customer(stripe_customer) if stripe_customer else None
+    if found is not None:
+        return found.email
+    if email:
+        return valid_email(email)
+    # The checkout event that names this customer may simply not have arrived yet.
+    raise TransientError(f"no customer with Stripe id {stripe_customer or '(none)'} yet")
 
 
 def checkout_completed(event: ev.CheckoutCompleted, ports: Ports) -> CustomerStep:
@@ -223,41 +271,38 @@ def checkout_completed(event: ev.CheckoutCompleted, ports: Ports) -> CustomerSte
     if event.price_ids:
         box = ports.catalog.box_for_prices(list(event.price_ids))
 
-    def then(customer: Customer) -> None:
+    def then(before: Customer | None, decision: Decision) -> None:
+        customer = decision.customer
         _notify(ports, event, f":tada: New subscriber: {customer.name or customer.email}")
 
     change = CustomerChange(
-        email=valid_email(event.email),
+        email=_stripe_email(ports, event.email, event.stripe_customer),
         name=event.name or None,
         address=event.address or None,
         box=box.sku if box else None,
         status="active",
         consent=event.consent,
         stripe_customer=event.stripe_customer or None,
+        ends_on="",  # a new subscription runs on
     )
-    return CustomerStep(change, then)
-
-
-def _known_email(ports: Ports, email: str, stripe_customer: str) -> str:
-    """The customer's email from the event, else from the sheet by Stripe customer id."""
-    if email:
-        return valid_email(email)
-    found = ports.sheet.find_by_stripe_customer(stripe_customer) if stripe_customer else None
-    if found is None:
-        # The checkout event that names this customer may simply not have arrived yet.
-        raise TransientError(f"no customer with Stripe id {stripe_customer or '(none)'} yet")
-    return found.email
+    return CustomerStep(change, _stripe_origin(event, event.created, "active"), then)
 
 
 def invoice_paid(event: ev.InvoicePaid, ports: Ports) -> CustomerStep:
+    """A paid invoice ships its box whatever its age; only the newest fact sets the status."""
     box = ports.catalog.box_for_prices(list(event.price_ids))
 
-    def then(customer: Customer) -> None:
-        place_order(ports, customer, box.sku, event.invoice_id)
-        _notify(ports, event, f":package: {box.name} paid by {customer.email} ({event.invoice_id}): order confirmed")
+    def then(before: Customer | None, decision: Decision) -> None:
+        customer = decision.customer
+
+        def tell() -> None:
+            text = f":package: {box.name} paid by {customer.email} ({event.invoice_id}): order confirmed"
+            _notify(ports, event, text)
+
+        place_order(ports, customer, box.sku, event.invoice_id, before_confirming=tell)
 
     change = CustomerChange(
-        email=_known_email(ports, event.email, event.stripe_customer),
+        email=_stripe_email(ports, event.email, event.stripe_customer),
         name=event.name or None,
         address=event.address or None,
         box=box.sku,
@@ -265,43 +310,123 @@ def invoice_paid(event: ev.InvoicePaid, ports: Ports) -> CustomerStep:
         stripe_customer=event.stripe_customer or None,
         last_order=f"{ports.today()} {event.invoice_id}",
     )
-    return CustomerStep(change, then)
+    return CustomerStep(change, _stripe_origin(event, event.created, "active"), then)
 
 
-def place_order(ports: Ports, customer: Customer, sku: str, ref: str) -> None:
+def place_order(
+    ports: Ports, customer: Customer, sku: str, ref: str, before_confirming: Callable[[], None] | None = None
+) -> None:
     """One confirmed order per `ref`: searched first, so a retry never makes a second one,
-    and a crash between create and confirm is finished on the retry."""
+    and a crash between create and confirm is finished on the retry.
+
+    `before_confirming` runs only while the order is not confirmed yet: Stripe sends both
+    `invoice.paid` and `invoice.payment_succeeded`, and Slack is told once, by whichever
+    confirms (a notice queued after confirming would be lost if queueing it failed).
+    """
     order = ports.stock.find_order(ref)
     if order is None:
         partner = ports.stock.ensure_partner(customer)
         order = ports.stock.create_order(partner, sku, ref)
     if not order.confirmed:
+        if before_confirming:
+            before_confirming()
         ports.stock.confirm_order(order.id)
 
 
 def _status_change(
-    ports: Ports, event: ev.Event, email: str, stripe_customer: str, status: str, text: Callable[[Customer], str]
+    ports: Ports,
+    event: ev.Event,
+    email: str,
+    stripe_customer: str,
+    origin: Origin,
+    change: CustomerChange,
+    text: Callable[[Customer | None, Customer], str | None],
 ) -> CustomerStep:
-    """The customer's row takes `status`, then Slack is told `text(customer)`."""
+    """The customer's row takes the change's status (if it is the newest fact), then Slack
+    is told `text(before, after)` unless it is None. A status older than the newest fact
+    says nothing new: no alert."""
 
-    def then(customer: Customer) -> None:
-        _notify(ports, event, text(customer))
+    def then(before: Customer | None, decision: Decision) -> None:
+        message = text(before, decision.customer) if decision.status_applied else None
+        if message:
+            _notify(ports, event, message)
 
-    return CustomerStep(CustomerChange(email=_known_email(ports, email, stripe_customer), status=status), then)
+    email = _stripe_email(ports, email, stripe_customer)
+    change = replace(change, email=email, stripe_customer=stripe_customer or None)
+    return CustomerStep(change, origin, then)
 
 
 def payment_failed(event: ev.PaymentFailed, ports: Ports) -> CustomerStep:
-    def text(customer: Customer) -> str:
-        return f":warning: Payment failed for {customer.email} ({event.invoice_id}): now past due"
+    def text(before: Customer | None, after: Customer) -> str:
+        return f":warning: Payment failed for {after.email} ({event.invoice_id}): now past due"
 
-    return _status_change(ports, event, event.email, event.stripe_customer, "past_due", text)
+    origin = _stripe_origin(event, event.created, "past_due")
+    change = CustomerChange(email="", status="past_due")
+    return _status_change(ports, event, event.email, event.stripe_customer, origin, change, text)
 
 
 def subscription_cancelled(event: ev.SubscriptionCancelled, ports: Ports) -> CustomerStep:
-    def text(customer: Customer) -> str:
-        return f":wave: Subscription {event.subscription} of {customer.email} cancelled"
+    def text(before: Customer | None, after: Customer) -> str:
+        return f":wave: Subscription {event.subscription} of {after.email} cancelled"
 
-    return _status_change(ports, event, event.email, event.stripe_customer, "cancelled", text)
+    origin = _stripe_origin(event, event.created, "cancelled", from_subscription=True)
+    change = CustomerChange(email="", status="cancelled", ends_on=ends_on_day(event.ended_at, False))
+    return _status_change(ports, event, event.email, event.stripe_customer, origin, change, text)
+
+
+def subscription_updated(event: ev.SubscriptionUpdated, ports: Ports) -> CustomerStep | None:
+    """Follow the subscription's own status, and show when it ends (`Ends on`)."""
+    status = SUBSCRIPTION_STATUSES.get(event.status)
+    if status is None:  # incomplete, paused: nothing the sheet shows
+        return None
+
+    def text(before: Customer | None, after: Customer) -> str | None:
+        if before is not None and (before.status, before.ends_on) == (after.status, after.ends_on):
+            return None
+        ends = f", ends on {after.ends_on}" if after.ends_on else ""
+        return f":arrows_counterclockwise: Subscription of {after.email} is {after.status}{ends}"
+
+    origin = _stripe_origin(event, event.created, status, from_subscription=True)
+    change = CustomerChange(email="", status=status, ends_on=ends_on_day(event.ends_at, event.cancel_at_period_end))
+    return _status_change(ports, event, "", event.stripe_customer, origin, change, text)
+
+
+def customer_updated(event: ev.CustomerUpdated, ports: Ports) -> None:
+    """Stripe's new email, name or address: the same row, found by Stripe customer id.
+
+    Not batched: an email change moves a row, which the batch's unit of work (keyed on
+    emails) does not do; Stripe sends few of these.
+    """
+    found = ports.sheet.find_by_stripe_customer(event.stripe_customer) if event.stripe_customer else None
+    if found is None:  # not in the sheet: a Stripe customer who never subscribed
+        return
+    new_email = valid_email(event.email) if event.email else None
+    change = CustomerChange(
+        email=found.email,
+        name=event.name or None,
+        address=event.address or None,
+        stripe_customer=event.stripe_customer,
+        new_email=new_email if new_email != found.email else None,
+    )
+    origin = _stripe_origin(event, event.created, None)
+    with ports.locks.hold(f"customer:{found.email}"):
+        before = ports.sheet.get(found.email)
+        if before is None:
+            raise TransientError("the customer's row moved while reading; reading again")
+        clock = ports.clocks.get(before.email)
+        decision = decide(before, change, origin, clock, ports.today())
+        after = decision.customer
+        if after.email != before.email:
+            if ports.sheet.get(after.email) is not None:
+                raise PermanentError(
+                    "Stripe changed a customer's email to one that has its own row in the sheet:"
+                    " merge the two rows by hand, then replay this event"
+                )
+            ports.sheet.change_email(before.email, after.email)
+        if after != before:
+            ports.sheet.save(after)
+        if decision.clock != clock or after.email != before.email:
+            ports.clocks.put(after.email, decision.clock)
 
 
 def charge_refunded(event: ev.ChargeRefunded, ports: Ports) -> None:
@@ -403,16 +528,18 @@ def slow_command(event: ev.SlowCommand, ports: Ports) -> None:
 
 
 # Customer events: planned per event, saved to the sheet together, then followed up.
-_CUSTOMER_STEPS: dict[type, Callable[..., CustomerStep]] = {
+_CUSTOMER_STEPS: dict[type, Callable[..., CustomerStep | None]] = {
     ev.SignedUp: signed_up,
     ev.Unsubscribed: unsubscribed,
     ev.CheckoutCompleted: checkout_completed,
     ev.InvoicePaid: invoice_paid,
     ev.PaymentFailed: payment_failed,
     ev.SubscriptionCancelled: subscription_cancelled,
+    ev.SubscriptionUpdated: subscription_updated,
 }
 
 _HANDLERS: dict[type, Callable[..., None]] = {
+    ev.CustomerUpdated: customer_updated,
     ev.ChargeRefunded: charge_refunded,
     ev.MarketingDue: marketing_due,
     ev.Notification: notification,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.domain.customer import Customer, normalise_email
+from chalicelib.domain.precedence import Clock
 
 
 class CustomerRows:
@@ -80,11 +81,31 @@ class CustomerSheet(Protocol):
         locks around it.
         """
 
+    def change_email(self, old_email: str, new_email: str) -> bool:
+        """Write `new_email` into the Email cell of the row of `old_email` (Stripe's
+        `customer.updated`): the row, its other cells and staff columns stay. False when
+        no row has `old_email`. The caller checks first that no row has `new_email`.
+        """
+
     def all(self) -> list[Customer]:
         """Every customer row, in sheet order."""
 
     def ping(self) -> str:
         """Raise when the sheet does not answer; else a short description of it."""
+
+
+class CustomerClocks(Protocol):
+    """The newest facts applied to each customer (`precedence.Clock`), by email.
+
+    Kept in the runtime's store, not in the sheet: staff edit the sheet, and the order of
+    Stripe's facts must survive that. Read and written under the customer's lock.
+    """
+
+    def get(self, email: str) -> Clock:
+        """The customer's clock; an empty `Clock` when nothing was applied yet."""
+
+    def put(self, email: str, clock: Clock) -> None:
+        """Store the customer's clock (overwriting: the caller holds the customer's lock)."""
 
 
 @dataclass(frozen=True)

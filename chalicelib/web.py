@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import html
 import json
+import time
 from typing import Any
 
 from chalice import Response
@@ -224,7 +225,7 @@ def unsubscribe(request: Any, hub_factory: Any, token: str) -> Response:
     # within the door's key lifetime must reach the sheet too.
     try:
         hub.mail_log.suppress(email)
-        event = ev.Unsubscribed(event_id=f"unsubscribe:{email_digest(email)}", email=email)
+        event = ev.Unsubscribed(event_id=f"unsubscribe:{email_digest(email)}", email=email, created=int(time.time()))
         hub.queue.send(queue_for(event), ev.to_message(event), dedupe_id=event.event_id)
     except Exception:
         logger.exception("could not queue the sheet update of an unsubscribe")

@@ -183,6 +183,10 @@ class GoogleSheet:
             tries: list[bool] = []  # shared by the attempts of this commit
             self._call(self._commit, changed, where, tries)
 
+    def change_email(self, old_email: str, new_email: str) -> bool:
+        """Write `new_email` into the Email cell of `old_email`'s row; False when none has it."""
+        return self._call(self._change_email, normalise_email(old_email), normalise_email(new_email))
+
     def all(self) -> list[Customer]:
         """Every customer row in sheet order, rows typed by hand included (one read).
 
@@ -321,6 +325,19 @@ class GoogleSheet:
             if key in wanted and key not in rows:
                 rows[key] = row
         return rows
+
+    def _change_email(self, old_email: str, new_email: str) -> bool:
+        ws = self._open()
+        column = self._key_column(ws, EMAIL, write=True)
+        row = self._find_row(column, lambda v: normalise_email(v) == old_email)
+        if row is None:
+            # A retry whose first attempt wrote the cell but lost the answer finds the new one.
+            return self._find_row(column, lambda v: normalise_email(v) == new_email) is not None
+        self._check_row_holds(ws, row, old_email)
+        letter = column_letter(self._columns[EMAIL.lower()])
+        ws.batch_update([{"range": f"{letter}{row}", "values": [[new_email]]}], value_input_option=RAW)
+        logger.info("sheet row's email changed", extra={"sink": "sheets", "row": row})
+        return True
 
     def _all(self) -> list[Customer]:
         ws = self._open()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalicelib.domain.customer import Customer, normalise_email
 
-EMAIL, NAME, ADDRESS, BOX, STATUS, CONSENT, STRIPE, SIGNED_UP, LAST_ORDER = HEADERS = (
+EMAIL, NAME, ADDRESS, BOX, STATUS, CONSENT, STRIPE, SIGNED_UP, LAST_ORDER, ENDS_ON = HEADERS = (
     "Email",
     "Name",
     "Address",
@@ -14,6 +14,7 @@ EMAIL, NAME, ADDRESS, BOX, STATUS, CONSENT, STRIPE, SIGNED_UP, LAST_ORDER = HEAD
     "Stripe customer",
     "Signed up",
     "Last order",
+    "Ends on",
 )
 
 
@@ -29,6 +30,7 @@ def to_cells(customer: Customer) -> dict[str, str]:
         STRIPE: customer.stripe_customer,
         SIGNED_UP: customer.signed_up,
         LAST_ORDER: customer.last_order,
+        ENDS_ON: customer.ends_on,
     }
 
 
@@ -52,4 +54,5 @@ def from_cells(cells: dict[str, str]) -> Customer:
         stripe_customer=cell(STRIPE),
         signed_up=cell(SIGNED_UP),
         last_order=cell(LAST_ORDER),
+        ends_on=cell(ENDS_ON),
     )

@@ -28,6 +28,16 @@ class SqliteSheet:
     def __init__(self, db: Database) -> None:
         self.db = db
         db.script(SCHEMA)
+        # A sheet made by an older hub lacks the columns added since (as Google Sheets
+        # gets its missing headers appended).
+        have = {r["name"] for r in db.query("PRAGMA table_info(sheet)")}
+        for header in HEADERS:
+            if header not in have:
+                try:
+                    db.script(f"ALTER TABLE sheet ADD COLUMN \"{header}\" TEXT NOT NULL DEFAULT ''")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
 
     def _one(self, where: str, value: str) -> Customer | None:
         rows = self.db.query(f"SELECT * FROM sheet WHERE {where} LIMIT 1", (value,))
@@ -65,6 +75,14 @@ class SqliteSheet:
             with self.db.transaction() as conn:
                 for customer in changed:
                     _upsert(conn, customer)
+
+    def change_email(self, old_email: str, new_email: str) -> bool:
+        with self.db.transaction() as conn:
+            done = conn.execute(
+                f'UPDATE sheet SET "{EMAIL}" = ? WHERE lower(trim("{EMAIL}")) = ?',
+                (normalise_email(new_email), normalise_email(old_email)),
+            )
+        return done.rowcount > 0
 
     def all(self) -> list[Customer]:
         return [from_cells(dict(r)) for r in self.db.query("SELECT * FROM sheet ORDER BY row")]

@@ -1,13 +1,18 @@
-"""The customer as the sheet holds it, and the rules that change it."""
+"""The customer as the sheet holds it, and what an event knows about one.
+
+Which source may write which column, and in which order facts count, is
+`chalicelib.domain.precedence`.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from chalicelib.domain import validation
 
-STATUSES = ("registered", "active", "past_due", "cancelled")
+# `unpaid`: Stripe stopped retrying the invoices but kept the subscription (no box ships).
+STATUSES = ("registered", "active", "past_due", "unpaid", "cancelled")
 
 
 def normalise_email(raw: str) -> str:
@@ -46,11 +51,15 @@ class Customer:
     stripe_customer: str = ""
     signed_up: str = ""
     last_order: str = ""
+    ends_on: str = ""  # the day the subscription ends (cancels at period end) or ended
 
 
 @dataclass(frozen=True)
 class CustomerChange:
-    """What an event knows about a customer; `None` leaves a field as it is."""
+    """What an event knows about a customer; `None` (or "") leaves a field as it is.
+
+    `email` finds the row; `new_email` is Stripe's new address for it (`customer.updated`).
+    """
 
     email: str
     name: str | None = None
@@ -60,37 +69,5 @@ class CustomerChange:
     consent: bool | None = None
     stripe_customer: str | None = None
     last_order: str | None = None
-
-
-# A status only moves forward along these edges; anything else keeps the current one.
-# `registered` never overwrites a paying customer: a second sign-up form is not a downgrade.
-_ALLOWED = {
-    "registered": {"active", "past_due", "cancelled"},
-    "active": {"past_due", "cancelled"},
-    "past_due": {"active", "cancelled"},
-    "cancelled": {"active"},
-}
-
-
-def next_status(current: str, wanted: str | None) -> str:
-    """The status after an event that wants `wanted`."""
-    if wanted is None or wanted == current:
-        return current
-    if current not in _ALLOWED:  # staff typed something else by hand: the event wins
-        return wanted
-    return wanted if wanted in _ALLOWED[current] else current
-
-
-def apply_change(current: Customer | None, change: CustomerChange, today: str) -> Customer:
-    """The customer after `change`; a new customer starts `registered`, signed up `today`."""
-    base = current or Customer(email=change.email, signed_up=today, status="registered")
-    return replace(
-        base,
-        name=change.name or base.name,
-        address=change.address or base.address,
-        box=change.box or base.box,
-        status=next_status(base.status, change.status),
-        consent=base.consent if change.consent is None else change.consent,
-        stripe_customer=change.stripe_customer or base.stripe_customer,
-        last_order=change.last_order or base.last_order,
-    )
+    ends_on: str | None = None
+    new_email: str | None = None

@@ -30,6 +30,7 @@ class SignedUp(Event):
     address: str = ""
     box_value: str = ""
     consent: bool = False
+    created: int = 0  # when the hub first accepted it (Unix seconds): a form has no time of its own
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,13 @@ class CheckoutCompleted(Event):
     stripe_customer: str = ""
     consent: bool | None = None
     price_ids: tuple[str, ...] = ()
+    created: int = 0  # Stripe's event `created` (Unix seconds): the order of Stripe's facts
 
 
 @dataclass(frozen=True)
 class InvoicePaid(Event):
+    """`invoice.paid` or `invoice.payment_succeeded` (Stripe sends both): one order per invoice."""
+
     kind: ClassVar[str] = "invoice_paid"
     invoice_id: str
     email: str
@@ -53,6 +57,7 @@ class InvoicePaid(Event):
     stripe_customer: str = ""
     price_ids: tuple[str, ...] = ()
     subscription: str = ""
+    created: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class PaymentFailed(Event):
     invoice_id: str
     email: str = ""
     stripe_customer: str = ""
+    created: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,38 @@ class SubscriptionCancelled(Event):
     subscription: str
     stripe_customer: str = ""
     email: str = ""
+    created: int = 0
+    ended_at: int = 0  # when it ended (Unix seconds), for the sheet's `Ends on`
+
+
+@dataclass(frozen=True)
+class SubscriptionUpdated(Event):
+    """`customer.subscription.updated`: the subscription's own status, and when it will end.
+
+    `status` is Stripe's (`active`, `past_due`, `unpaid`, `canceled`, ...); `ends_at` is
+    the day it stops (`cancel_at`, or the period's end when `cancel_at_period_end`), 0 if
+    it runs on.
+    """
+
+    kind: ClassVar[str] = "subscription_updated"
+    subscription: str
+    stripe_customer: str
+    status: str
+    cancel_at_period_end: bool = False
+    ends_at: int = 0
+    created: int = 0
+
+
+@dataclass(frozen=True)
+class CustomerUpdated(Event):
+    """`customer.updated`: Stripe's current email, name and address of a customer."""
+
+    kind: ClassVar[str] = "customer_updated"
+    stripe_customer: str
+    email: str = ""
+    name: str = ""
+    address: str = ""
+    created: int = 0
 
 
 @dataclass(frozen=True)
@@ -96,6 +134,7 @@ class SlackMention(Event):
 class Unsubscribed(Event):
     kind: ClassVar[str] = "unsubscribed"
     email: str
+    created: int = 0  # when the unsubscribe was received (Unix seconds)
 
 
 NEWCOMER = "newcomer"
@@ -141,6 +180,8 @@ _KINDS: dict[str, type[Event]] = {
         InvoicePaid,
         PaymentFailed,
         SubscriptionCancelled,
+        SubscriptionUpdated,
+        CustomerUpdated,
         ChargeRefunded,
         SlackMention,
         Unsubscribed,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -127,4 +128,5 @@ def to_event(fields: dict[str, Any], labels: dict[str, str]) -> SignedUp:
         address=_field(fields, labels["address"], MAX_ADDRESS, address=True),
         box_value=_field(fields, labels["box"], MAX_SHORT),
         consent=consent_from_form(_field(fields, consent_label, MAX_SHORT) if consent_label in fields else None),
+        created=int(time.time()),
     )

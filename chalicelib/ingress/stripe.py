@@ -1,8 +1,10 @@
 """Stripe webhooks: `stripe.Webhook.construct_event` on the raw body, then normalised.
 
-Both API shapes are read: invoice line prices at `pricing.price_details.price`
-(2025-03-31 and later) or `price.id` (earlier), and the subscription at
-`parent.subscription_details.subscription` or `subscription`.
+Every API shape is read: invoice line prices at `pricing.price_details.price`
+(2025-03-31 and later), `price.id` (earlier) or `plan.id` (older versions, and
+Stripe-compatible emulators); the subscription at `parent.subscription_details.subscription`
+or `subscription`; a subscription's period end on the subscription (before 2025-03-31) or
+on its items. Each event keeps its `created`: the flows order Stripe's facts by it.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from chalicelib.ingress.common import Rejection, email, format_address, parse_js
 HANDLED = (
     "checkout.session.completed",
     "invoice.paid",
+    "invoice.payment_succeeded",
     "invoice.payment_failed",
+    "customer.subscription.updated",
     "customer.subscription.deleted",
+    "customer.updated",
     "charge.refunded",
 )
 # Stripe's own default: a signature older, or newer, than 5 minutes is refused.
@@ -100,6 +105,30 @@ def _amount(obj: dict[str, Any], key: str) -> int:
     return int(value)
 
 
+def _time(obj: dict[str, Any], key: str) -> int:
+    """A Unix timestamp (0 when absent or null); 400 for anything else."""
+    return _amount(obj, key)
+
+
+def subscription_ends_at(sub: dict[str, Any]) -> int:
+    """The day a subscription stops, 0 when it runs on: `cancel_at`, else the current
+    period's end when `cancel_at_period_end` (on the subscription before API 2025-03-31,
+    on its items since)."""
+    if _time(sub, "cancel_at"):
+        return _time(sub, "cancel_at")
+    if not sub.get("cancel_at_period_end"):
+        return 0
+    items = _node(sub, "items").get("data") or []
+    if not isinstance(items, list) or len(items) > MAX_PRICES:
+        raise Rejection(400, f"Stripe: items.data must be a list of at most {MAX_PRICES} items")
+    ends = [_time(sub, "current_period_end")]
+    for item in items:
+        if not isinstance(item, dict):
+            raise Rejection(400, "Stripe: each of items.data must be an object")
+        ends.append(_time(item, "current_period_end"))
+    return max(ends)
+
+
 def invoice_price_ids(invoice: dict[str, Any]) -> tuple[str, ...]:
     lines = _node(invoice, "lines").get("data") or []
     if not isinstance(lines, list) or len(lines) > MAX_PRICES:
@@ -108,7 +137,9 @@ def invoice_price_ids(invoice: dict[str, Any]) -> tuple[str, ...]:
     for line in lines:
         if not isinstance(line, dict):
             raise Rejection(400, "Stripe: each of lines.data must be an object")
-        price = _text(line, "pricing", "price_details", "price") or _text(line, "price", "id")
+        price = (
+            _text(line, "pricing", "price_details", "price") or _text(line, "price", "id") or _text(line, "plan", "id")
+        )
         if price:
             prices.append(price)
     return tuple(prices)
@@ -123,6 +154,7 @@ def to_event(event: dict[str, Any]) -> ev.Event | None:
     kind = event["type"]
     obj = event["data"]["object"]
     event_id = f"stripe:{event['id']}"
+    created = _time(event, "created")
     if kind == "checkout.session.completed":
         shipping = _node(obj, "collected_information", "shipping_details") or _node(obj, "shipping_details")
         found = _node(obj, "customer_details").get("email") or obj.get("customer_email")
@@ -139,8 +171,9 @@ def to_event(event: dict[str, Any]) -> ev.Event | None:
             stripe_customer=_text(obj, "customer"),
             consent={"opt_in": True, "opt_out": False}.get(promotions),
             price_ids=(price,) if price else (),
+            created=created,
         )
-    if kind == "invoice.paid":
+    if kind in ("invoice.paid", "invoice.payment_succeeded"):
         invoice_id = _text(obj, "id")
         if not invoice_id:
             raise Rejection(400, "Stripe: invoice has no id")
@@ -154,6 +187,7 @@ def to_event(event: dict[str, Any]) -> ev.Event | None:
             stripe_customer=_text(obj, "customer"),
             price_ids=invoice_price_ids(obj),
             subscription=_text(obj, "parent", "subscription_details", "subscription") or _text(obj, "subscription"),
+            created=created,
         )
     if kind == "invoice.payment_failed":
         return ev.PaymentFailed(
@@ -161,10 +195,41 @@ def to_event(event: dict[str, Any]) -> ev.Event | None:
             invoice_id=_text(obj, "id"),
             email=email(obj.get("customer_email"), "Stripe: customer_email", required=False),
             stripe_customer=_text(obj, "customer"),
+            created=created,
         )
     if kind == "customer.subscription.deleted":
         return ev.SubscriptionCancelled(
-            event_id=event_id, subscription=_text(obj, "id"), stripe_customer=_text(obj, "customer")
+            event_id=event_id,
+            subscription=_text(obj, "id"),
+            stripe_customer=_text(obj, "customer"),
+            created=created,
+            ended_at=_time(obj, "ended_at") or _time(obj, "canceled_at") or created,
+        )
+    if kind == "customer.subscription.updated":
+        customer, status = _text(obj, "customer"), _text(obj, "status", max_length=MAX_SHORT)
+        if not customer or not status:
+            raise Rejection(400, "Stripe: subscription has no customer or status")
+        return ev.SubscriptionUpdated(
+            event_id=event_id,
+            subscription=_text(obj, "id"),
+            stripe_customer=customer,
+            status=status,
+            cancel_at_period_end=obj.get("cancel_at_period_end") is True,
+            ends_at=subscription_ends_at(obj),
+            created=created,
+        )
+    if kind == "customer.updated":
+        customer = _text(obj, "id")
+        if not customer:
+            raise Rejection(400, "Stripe: customer has no id")
+        shipping = _node(obj, "shipping")
+        return ev.CustomerUpdated(
+            event_id=event_id,
+            stripe_customer=customer,
+            email=email(obj.get("email"), "Stripe: email", required=False),
+            name=_text(shipping, "name", max_length=MAX_NAME) or _text(obj, "name", max_length=MAX_NAME),
+            address=_address(shipping, "address") or _address(obj, "address"),
+            created=created,
         )
     if kind == "charge.refunded":
         found = _node(obj, "billing_details").get("email") or obj.get("receipt_email")

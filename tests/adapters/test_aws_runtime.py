@@ -473,6 +473,7 @@ def lambda_sqs_event(name: str, messages: list[dict[str, Any]]) -> dict[str, Any
 def test_the_shared_consumer_on_an_sqs_batch(queue, mail_log):
     from chalice.app import SQSEvent
 
+    from chalicelib.adapters.clocks_dynamodb import DynamoClocks
     from chalicelib.runtime.consumer import consume
     from chalicelib.runtime.locks import DynamoLocks
 
@@ -486,6 +487,7 @@ def test_the_shared_consumer_on_an_sqs_batch(queue, mail_log):
         mail_log=mail_log,
         dead_letters=queue,
         locks=DynamoLocks(TABLE),
+        clocks=DynamoClocks(TABLE),
         catalog=Catalog.load(None),
         public_url="https://hub.example.test",
         secret_key="test-secret",

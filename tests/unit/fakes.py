@@ -15,13 +15,14 @@ import json
 from collections import defaultdict
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib import flows
 from chalicelib.domain import events as ev
 from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer, normalise_email
+from chalicelib.domain.precedence import Clock
 from chalicelib.errors import PermanentError, TransientError
 from chalicelib.ports import CustomerRows, DeadLetter, Email, StockOrder
 from chalicelib.runtime.locks import LocalLocks
@@ -107,6 +108,17 @@ class FakeSheet(Faulty):
         for customer in rows.changed():
             self.calls.append("save")
             self._rows[normalise_email(customer.email)] = customer
+
+    def change_email(self, old_email: str, new_email: str) -> bool:
+        self._enter("change_email")
+        old, new = normalise_email(old_email), normalise_email(new_email)
+        if old not in self._rows:
+            return False
+        # the row keeps its place in the sheet
+        self._rows = {
+            (new if k == old else k): (replace(v, email=new) if k == old else v) for k, v in self._rows.items()
+        }
+        return True
 
     def all(self) -> list[Customer]:
         self._enter("all")
@@ -366,6 +378,22 @@ class FakeMailLog(Faulty):
         return sum(1 for status in self.statuses.values() if status == "sent")
 
 
+class FakeClocks(Faulty):
+    """`CustomerClocks`: each customer's clock by normalised email."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clocks: dict[str, Clock] = {}
+
+    def get(self, email: str) -> Clock:
+        self._enter("get")
+        return self.clocks.get(normalise_email(email), Clock())
+
+    def put(self, email: str, clock: Clock) -> None:
+        self._enter("put")
+        self.clocks[normalise_email(email)] = clock
+
+
 def build_ports(
     *,
     sheet: FakeSheet | None = None,
@@ -374,6 +402,7 @@ def build_ports(
     notifier: FakeNotifier | None = None,
     queue: FakeQueue | None = None,
     mail_log: FakeMailLog | None = None,
+    clocks: FakeClocks | None = None,
     catalog: Catalog | None = None,
     today: str = TODAY,
 ) -> flows.Ports:
@@ -388,6 +417,7 @@ def build_ports(
         mail_log=mail_log or FakeMailLog(),
         dead_letters=q,
         locks=LocalLocks(),
+        clocks=clocks or FakeClocks(),
         catalog=catalog or Catalog.load(None),
         public_url=PUBLIC_URL,
         secret_key=SECRET_KEY,
@@ -408,6 +438,7 @@ class World:
     notifier: FakeNotifier = field(default_factory=FakeNotifier)
     queue: FakeQueue = field(default_factory=FakeQueue)
     mail_log: FakeMailLog = field(default_factory=FakeMailLog)
+    clocks: FakeClocks = field(default_factory=FakeClocks)
     catalog: Catalog = field(default_factory=lambda: Catalog.load(None))
     today: str = TODAY
 
@@ -420,6 +451,7 @@ class World:
             notifier=self.notifier,
             queue=self.queue,
             mail_log=self.mail_log,
+            clocks=self.clocks,
             catalog=self.catalog,
             today=self.today,
         )

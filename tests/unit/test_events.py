@@ -15,7 +15,11 @@ ONE_OF_EACH = [
     ev.CheckoutCompleted("stripe:evt_1", email="ann@example.com", consent=None, price_ids=("price_a", "price_b")),
     ev.InvoicePaid("stripe:evt_2", invoice_id="in_1", email="", stripe_customer="cus_1", price_ids=("price_a",)),
     ev.PaymentFailed("stripe:evt_3", invoice_id="in_2", stripe_customer="cus_1"),
-    ev.SubscriptionCancelled("stripe:evt_4", subscription="sub_1", stripe_customer="cus_1"),
+    ev.SubscriptionCancelled("stripe:evt_4", subscription="sub_1", stripe_customer="cus_1", created=1700000000),
+    ev.SubscriptionUpdated(
+        "stripe:evt_6", subscription="sub_1", stripe_customer="cus_1", status="active", cancel_at_period_end=True
+    ),
+    ev.CustomerUpdated("stripe:evt_7", stripe_customer="cus_1", email="new@example.com", created=1700000001),
     ev.ChargeRefunded("stripe:evt_5", charge_id="ch_1", amount_refunded=1250, currency="eur"),
     ev.SlackMention("slack:Ev1", channel="C1", text="<@U1> stats", thread_ts="1.2"),
     ev.Unsubscribed("unsub:ann", email="ann@example.com"),
@@ -52,6 +56,8 @@ def test_queues_by_kind():
         "invoice_paid": "payments",
         "payment_failed": "payments",
         "subscription_cancelled": "payments",
+        "subscription_updated": "payments",
+        "customer_updated": "payments",
         "charge_refunded": "payments",
         "marketing_due": "mail",
         "notification": "slack",

@@ -7,9 +7,11 @@ matters plus a few of the fields Stripe sends as null or empty.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
+import time
 from urllib.parse import urlencode
 
 import pytest
@@ -73,8 +75,10 @@ def test_formstack_url_encoded_subfields_are_read():
     assert fields["Name"] == {"first": "Ann", "last": "Lee"}
     assert fields["Address"] == {"address": "1 Rue X", "address2": "", "city": "Lyon", "zip": "69001"}
 
+    before = int(time.time())
     event = formstack.to_event(fields, LABELS)
-    assert event == ev.SignedUp(
+    assert before <= event.created <= time.time()  # when accepted: a form has no time of its own
+    assert dataclasses.replace(event, created=0) == ev.SignedUp(
         event_id="formstack:987654321",
         email="ann@example.com",
         name="Ann Lee",
@@ -191,8 +195,17 @@ ADDRESS = {"line1": "1 Rue X", "line2": None, "postal_code": "69001", "city": "L
 NULL_ADDRESS = dict.fromkeys(("city", "country", "line1", "line2", "postal_code", "state"))
 
 
-def stripe_event(kind: str, obj: dict, event_id: str = "evt_1") -> dict:
-    return {"id": event_id, "object": "event", "type": kind, "api_version": "2025-03-31.basil", "data": {"object": obj}}
+def stripe_event(kind: str, obj: dict, event_id: str = "evt_1", created: int | None = None) -> dict:
+    event = {
+        "id": event_id,
+        "object": "event",
+        "type": kind,
+        "api_version": "2025-03-31.basil",
+        "data": {"object": obj},
+    }
+    if created is not None:
+        event["created"] = created
+    return event
 
 
 def checkout_session(**over) -> dict:
@@ -423,8 +436,11 @@ def test_every_handled_type_makes_an_event():
     objects = {
         "checkout.session.completed": checkout_session(),
         "invoice.paid": invoice_obj([invoice_line_new("price_a")]),
+        "invoice.payment_succeeded": invoice_obj([invoice_line_new("price_a")]),
         "invoice.payment_failed": invoice_obj([]),
+        "customer.subscription.updated": {"id": "sub_1", "customer": "cus_1", "status": "active"},
         "customer.subscription.deleted": {"id": "sub_1", "customer": "cus_1"},
+        "customer.updated": {"id": "cus_1", "email": "ann@example.com"},
         "charge.refunded": {"id": "ch_1"},
     }
     assert set(objects) == set(stripe.HANDLED)
@@ -507,3 +523,98 @@ def test_slack_command_without_command_or_not_form_data_is_400(raw):
     with pytest.raises(Rejection) as exc:
         slack.parse_command(raw)
     assert exc.value.status == 400
+
+
+# --- Stripe: as it really sends (issue 9) ----------------------------------------------
+
+
+def invoice_line_plan(price: str) -> dict:
+    # Older API versions and Stripe-compatible emulators: only a plan on the line.
+    return {"id": "il_1", "object": "line_item", "amount": 2900, "plan": {"id": price, "object": "plan"}}
+
+
+def test_invoice_price_falls_back_to_the_plan():
+    assert stripe.invoice_price_ids(invoice_obj([invoice_line_plan("price_classic_monthly")])) == (
+        "price_classic_monthly",
+    )
+    both = {**invoice_line_old("price_new"), "plan": {"id": "price_old"}}
+    assert stripe.invoice_price_ids(invoice_obj([both])) == ("price_new",)  # price before plan
+
+
+@pytest.mark.parametrize("kind", ["invoice.paid", "invoice.payment_succeeded"])
+def test_payment_succeeded_is_a_paid_invoice_like_invoice_paid(kind):
+    event = stripe.to_event(stripe_event(kind, invoice_obj([invoice_line_new("price_a")]), created=1750000000))
+    assert isinstance(event, ev.InvoicePaid)
+    assert (event.invoice_id, event.stripe_customer, event.created) == ("in_1", "cus_ann", 1750000000)
+
+
+def test_every_stripe_event_keeps_its_created():
+    for kind, obj in [
+        ("checkout.session.completed", checkout_session()),
+        ("invoice.payment_failed", invoice_obj([])),
+        ("customer.subscription.deleted", {"id": "sub_1", "customer": "cus_1", "ended_at": 1750000500}),
+        ("customer.subscription.updated", {"id": "sub_1", "customer": "cus_1", "status": "past_due"}),
+        ("customer.updated", {"id": "cus_1", "email": "a@example.com"}),
+    ]:
+        assert stripe.to_event(stripe_event(kind, obj, created=1750000001)).created == 1750000001, kind
+    assert stripe.to_event(stripe_event("invoice.payment_failed", invoice_obj([]))).created == 0  # absent
+
+
+def test_subscription_deleted_says_when_it_ended():
+    sub = {"id": "sub_1", "customer": "cus_1", "status": "canceled", "ended_at": 1750000500, "canceled_at": 1750000400}
+    assert stripe.to_event(stripe_event("customer.subscription.deleted", sub)).ended_at == 1750000500
+    del sub["ended_at"]
+    assert stripe.to_event(stripe_event("customer.subscription.deleted", sub)).ended_at == 1750000400
+
+
+@pytest.mark.parametrize(
+    ("sub", "ends_at"),
+    [
+        ({"cancel_at_period_end": False, "cancel_at": None, "current_period_end": 1752000000}, 0),
+        # before API 2025-03-31, the period's end is on the subscription
+        ({"cancel_at_period_end": True, "cancel_at": None, "current_period_end": 1752000000}, 1752000000),
+        # since, on its items
+        ({"cancel_at_period_end": True, "items": {"data": [{"current_period_end": 1752000000}]}}, 1752000000),
+        # Stripe also sets cancel_at: it wins, and so does a cancellation at a chosen date
+        ({"cancel_at_period_end": True, "cancel_at": 1752000001, "current_period_end": 1752000000}, 1752000001),
+        ({"cancel_at_period_end": False, "cancel_at": 1753000000}, 1753000000),
+        ({"cancel_at_period_end": True}, 0),  # no date given at all
+    ],
+)
+def test_subscription_updated_reads_its_status_and_end(sub, ends_at):
+    obj = {"id": "sub_1", "object": "subscription", "customer": "cus_1", "status": "active", **sub}
+    event = stripe.to_event(stripe_event("customer.subscription.updated", obj, created=1750000002))
+    assert event == ev.SubscriptionUpdated(
+        event_id="stripe:evt_1",
+        subscription="sub_1",
+        stripe_customer="cus_1",
+        status="active",
+        cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+        ends_at=ends_at,
+        created=1750000002,
+    )
+
+
+def test_subscription_updated_without_customer_or_status_is_malformed():
+    with pytest.raises(Rejection) as err:
+        stripe.to_event(stripe_event("customer.subscription.updated", {"id": "sub_1", "status": "active"}))
+    assert err.value.status == 400
+
+
+def test_customer_updated_carries_the_new_email_and_shipping_first():
+    obj = {
+        "id": "cus_1",
+        "object": "customer",
+        "email": "new@example.com",
+        "name": "Ann Billing",
+        "address": NULL_ADDRESS,
+        "shipping": {"name": "Ann Lee", "address": ADDRESS},
+    }
+    event = stripe.to_event(stripe_event("customer.updated", obj, created=1750000003))
+    assert (event.stripe_customer, event.email, event.name, event.created) == (
+        "cus_1",
+        "new@example.com",
+        "Ann Lee",
+        1750000003,
+    )
+    assert event.address == stripe.to_event(stripe_event("checkout.session.completed", checkout_session())).address
