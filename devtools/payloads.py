@@ -47,13 +47,16 @@ def formstack_json(unique_id: str, email: str, box: str = "Super", consent: bool
     ).encode()
 
 
-def _event(event_id: str, kind: str, obj: dict, api_version: str = "2025-03-31.basil") -> bytes:
+def _event(
+    event_id: str, kind: str, obj: dict, api_version: str = "2025-03-31.basil", created: int | None = None
+) -> bytes:
+    """An event envelope; `created` (Unix seconds) defaults to now."""
     return json.dumps(
         {
             "id": event_id,
             "object": "event",
             "api_version": api_version,
-            "created": int(time.time()),
+            "created": int(time.time()) if created is None else created,
             "livemode": False,
             "pending_webhooks": 1,
             "type": kind,
@@ -62,7 +65,9 @@ def _event(event_id: str, kind: str, obj: dict, api_version: str = "2025-03-31.b
     ).encode()
 
 
-def stripe_checkout_completed(event_id: str, email: str, customer: str, consent: str | None = "opt_in") -> bytes:
+def stripe_checkout_completed(
+    event_id: str, email: str, customer: str, consent: str | None = "opt_in", created: int | None = None
+) -> bytes:
     return _event(
         event_id,
         "checkout.session.completed",
@@ -95,14 +100,28 @@ def stripe_checkout_completed(event_id: str, email: str, customer: str, consent:
             "consent": {"promotions": consent, "terms_of_service": None},
             "metadata": {},
         },
+        created=created,
     )
 
 
 def stripe_invoice_paid(
-    event_id: str, invoice_id: str, email: str, customer: str, price: str, new_shape: bool = True
+    event_id: str,
+    invoice_id: str,
+    email: str,
+    customer: str,
+    price: str,
+    new_shape: bool = True,
+    created: int | None = None,
+    kind: str = "invoice.paid",
+    plan_only: bool = False,
 ) -> bytes:
-    """`invoice.paid`; `new_shape` puts the price where API 2025-03-31+ does."""
-    if new_shape:
+    """`invoice.paid` (or `kind="invoice.payment_succeeded"`, its twin); `new_shape` puts
+    the price where API 2025-03-31+ does, `plan_only` names it only as the line's `plan`
+    (older API versions, Stripe-compatible emulators)."""
+    if plan_only:
+        line = {"id": f"il_{invoice_id}", "object": "line_item", "quantity": 1, "plan": {"id": price, "object": "plan"}}
+        extra = {"subscription": f"sub_{customer}"}
+    elif new_shape:
         line = {
             "id": f"il_{invoice_id}",
             "object": "line_item",
@@ -118,7 +137,7 @@ def stripe_invoice_paid(
         extra = {"subscription": f"sub_{customer}"}
     return _event(
         event_id,
-        "invoice.paid",
+        kind,
         {
             "id": invoice_id,
             "object": "invoice",
@@ -133,23 +152,83 @@ def stripe_invoice_paid(
             "lines": {"object": "list", "data": [line]},
             **extra,
         },
-        api_version="2025-03-31.basil" if new_shape else "2024-06-20",
+        api_version="2025-03-31.basil" if new_shape and not plan_only else "2024-06-20",
+        created=created,
     )
 
 
-def stripe_payment_failed(event_id: str, invoice_id: str, email: str, customer: str) -> bytes:
+def stripe_payment_failed(
+    event_id: str, invoice_id: str, email: str, customer: str, created: int | None = None
+) -> bytes:
     return _event(
         event_id,
         "invoice.payment_failed",
         {"id": invoice_id, "object": "invoice", "customer": customer, "customer_email": email, "status": "open"},
+        created=created,
     )
 
 
-def stripe_subscription_deleted(event_id: str, customer: str) -> bytes:
+def stripe_subscription_deleted(event_id: str, customer: str, created: int | None = None) -> bytes:
+    ended = int(time.time()) if created is None else created
     return _event(
         event_id,
         "customer.subscription.deleted",
-        {"id": f"sub_{customer}", "object": "subscription", "customer": customer, "status": "canceled"},
+        {
+            "id": f"sub_{customer}",
+            "object": "subscription",
+            "customer": customer,
+            "status": "canceled",
+            "canceled_at": ended,
+            "ended_at": ended,
+        },
+        created=created,
+    )
+
+
+def stripe_subscription_updated(
+    event_id: str,
+    customer: str,
+    status: str = "active",
+    cancel_at_period_end: bool = False,
+    period_end: int = 1767225600,
+    created: int | None = None,
+) -> bytes:
+    """`customer.subscription.updated` as API 2025-03-31+ sends it: the period on its items,
+    and `cancel_at` set to the period's end when it cancels at period end."""
+    return _event(
+        event_id,
+        "customer.subscription.updated",
+        {
+            "id": f"sub_{customer}",
+            "object": "subscription",
+            "customer": customer,
+            "status": status,
+            "cancel_at_period_end": cancel_at_period_end,
+            "cancel_at": period_end if cancel_at_period_end else None,
+            "canceled_at": None,
+            "ended_at": None,
+            "items": {
+                "object": "list",
+                "data": [{"id": f"si_{customer}", "object": "subscription_item", "current_period_end": period_end}],
+            },
+        },
+        created=created,
+    )
+
+
+def stripe_customer_updated(event_id: str, customer: str, email: str, created: int | None = None) -> bytes:
+    return _event(
+        event_id,
+        "customer.updated",
+        {
+            "id": customer,
+            "object": "customer",
+            "email": email,
+            "name": "Ann Lee",
+            "address": {"line1": "12 Rue des Fleurs", "city": "Lyon", "postal_code": "69001", "country": "FR"},
+            "shipping": None,
+        },
+        created=created,
     )
 
 

@@ -127,16 +127,13 @@ class Origin:
 
 @dataclass(frozen=True)
 class Decision:
-    """The customer after a change, the clock after it, and which columns it wrote."""
+    """The customer after a change, the clock after it, the columns whose value it
+    changed, and whether its status was taken (it is the newest status fact so far)."""
 
     customer: Customer
     clock: Clock
     written: frozenset[str] = field(default_factory=frozenset)
-
-    @property
-    def status_applied(self) -> bool:
-        """The change's status was taken: it is the newest status fact so far."""
-        return "status" in self.written
+    status_applied: bool = False
 
 
 def _newer(stamp: Stamp, applied: Stamp | None) -> bool:
@@ -181,7 +178,9 @@ def decide(current: Customer | None, change: CustomerChange, origin: Origin, clo
     elif origin.source == STRIPE:
         clock = _apply_stripe(change, origin.stamp, clock, values, take, fill)
 
-    return Decision(replace(base, **values), clock, frozenset(values))
+    written = frozenset(name for name, value in values.items() if getattr(base, name) != value)
+    status_applied = origin.source == STRIPE and clock.status == origin.stamp
+    return Decision(replace(base, **values), clock, written, status_applied)
 
 
 def _apply_stripe(

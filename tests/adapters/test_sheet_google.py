@@ -113,7 +113,7 @@ def test_headers_found_case_insensitively_and_staff_columns_left_alone(sheets_fa
     rows = sheets_fake.rows(sid, "Customers")
     # staff headers kept where they were; the hub's missing ones appended after them
     assert rows[0] == ["Notes", " EMAIL ", "status", "NAME", "Phone", "Address", "Box", "Marketing consent",
-                       "Stripe customer", "Signed up", "Last order"]  # fmt: skip
+                       "Stripe customer", "Signed up", "Last order", "Ends on"]  # fmt: skip
     assert rows[1][:5] == ["VIP", "ann@example.com", "active", "Ann Lee", "0612345678"]
     assert rows[1][5:] == ["1 Rue X, 01234 Lyon", "BOX-SUPER", "yes", "cus_ann", "2025-01-02", "in_1"]
     assert rows[2] == ["", "bob@example.com", "registered", "Bob", "0700000000"]  # row order and others untouched
@@ -124,7 +124,7 @@ def test_staff_reordering_columns_after_the_cache_is_warm(sheets_fake, account, 
     sheet = make_sheet(sheets_fake, sid, account)
     sheet.save(ANN)
     # staff move Email to the end, put their own column first and sort nothing else
-    old = sheets_fake.rows(sid, "Customers")
+    old = [row + [""] * (len(HEADERS) - len(row)) for row in sheets_fake.rows(sid, "Customers")]  # as wide as row 1
     moved = [["Notes", *h[1:], h[0]] for h in old]
     moved[1][0] = "call her"
     sheets_fake.replace_rows(sid, "Customers", moved)
@@ -250,6 +250,22 @@ def test_find_by_stripe_customer(book, sleeps) -> None:
     assert sheet.find_by_stripe_customer("cus_ann") == ANN
     assert sheet.find_by_stripe_customer("cus_nobody") is None
     assert sheet.find_by_stripe_customer("") is None
+
+
+def test_change_email_keeps_the_row_and_its_staff_cells(book, sleeps) -> None:
+    fake, sid, sheet = book
+    sheet.save(Customer(email="bob@example.com", name="Bob"))
+    sheet.save(ANN)
+    fake.add_row_by_hand(sid, "Customers", {"Email": "carla@example.com"})
+
+    assert sheet.change_email(" ANN@example.com", "Ann.New@Example.com") is True
+
+    assert [r[0] for r in data_rows(fake, sid)] == ["bob@example.com", "ann.new@example.com", "carla@example.com"]
+    assert sheet.get("ann.new@example.com") == Customer(**{**ANN.__dict__, "email": "ann.new@example.com"})
+    assert sheet.get("ann@example.com") is None
+    assert sheet.change_email("nobody@example.com", "x@example.com") is False
+    # a retry whose first attempt's answer was lost finds the cell already changed
+    assert sheet.change_email("ann@example.com", "ann.new@example.com") is True
 
 
 def test_all_sees_rows_added_by_hand_after_the_cache_is_warm(book, sleeps) -> None:

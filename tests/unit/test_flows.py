@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 from typing import ClassVar
 
 import pytest
@@ -705,3 +706,135 @@ def test_an_event_with_no_flow_is_permanent(w):
 def test_refund_amounts_respect_zero_decimal_currencies():
     assert flows.format_amount(2900, "eur") == "29.00"
     assert flows.format_amount(500, "JPY") == "500"
+
+
+# --- sources of truth and Stripe as it really sends (issue 9) -------------------------
+
+
+def test_a_public_form_never_rewrites_a_paying_customer(w):
+    w.handle(checkout(at=100))
+    w.handle(invoice("in_1", at=110))
+    before = w.sheet.row(ANN)
+    attack = ev.SignedUp(
+        event_id="formstack:evil",
+        email="  ANN@example.com",
+        name="Mallory",
+        address="1 Evil Road",
+        box_value="Classic",
+        consent=False,
+        created=200,
+    )
+    w.handle(attack)
+    assert w.sheet.row(ANN) == before
+    w.handle(invoice("in_2", at=300))  # the next order's partner is Stripe's customer
+    assert {p["name"] for p in w.stock.partners} == {"Ann Lee"}
+
+
+def test_a_replayed_old_sign_up_never_grants_consent_after_an_unsubscribe(w):
+    w.handle(dataclass_replace(signup(consent=True), created=100))
+    w.handle(ev.Unsubscribed("unsubscribe:ann", email=ANN, created=200))
+    assert w.sheet.row(ANN).consent is False
+    w.handle(dataclass_replace(signup(consent=True), created=100))  # the same sign-up, replayed
+    w.handle(checkout(consent=True, at=150))  # a late checkout's opt-in is older too
+    assert w.sheet.row(ANN).consent is False
+    w.handle(dataclass_replace(signup(consent=True, uid="2"), created=300))  # a new sign-up
+    assert w.sheet.row(ANN).consent is True
+
+
+def test_an_unsubscribe_before_any_row_still_counts(w):
+    w.handle(ev.Unsubscribed("unsubscribe:ann", email=ANN, created=200))
+    assert w.sheet.rows == []
+    w.handle(dataclass_replace(signup(consent=True), created=100))
+    assert w.sheet.row(ANN).consent is False
+    assert mail_sends(w) == []
+
+
+def test_payment_succeeded_and_paid_make_one_order_and_one_notice(w):
+    w.handle(checkout(at=100))
+    w.handle(invoice("in_1", evt="paid_1", at=110))
+    w.handle(invoice("in_1", evt="succeeded_1", at=110))
+    assert [(o.ref, o.state) for o in w.stock.orders] == [("in_1", "sale")]
+    assert sum("in_1" in n.text for n in w.queue.events(flows.SLACK)) == 1
+
+
+def test_a_failed_payment_records_the_stripe_id_so_the_cancellation_finds_the_row(w):
+    w.handle(ev.PaymentFailed("stripe:evt_pf", invoice_id="in_2", email=ANN, stripe_customer="cus_ann", created=100))
+    assert w.sheet.row(ANN).stripe_customer == "cus_ann"
+    w.handle(ev.SubscriptionCancelled("stripe:evt_sd", subscription="sub_ann", stripe_customer="cus_ann", created=200))
+    assert w.sheet.row(ANN).status == "cancelled"
+
+
+def updated(status: str, at: int, ends_at: int = 0, evt: str = "su") -> ev.SubscriptionUpdated:
+    return ev.SubscriptionUpdated(
+        f"stripe:evt_{evt}{at}",
+        subscription="sub_ann",
+        stripe_customer="cus_ann",
+        status=status,
+        cancel_at_period_end=bool(ends_at),
+        ends_at=ends_at,
+        created=at,
+    )
+
+
+def test_subscription_updated_follows_the_subscription_and_shows_when_it_ends(w):
+    w.handle(checkout(at=100))
+    w.handle(ev.PaymentFailed("stripe:evt_pf", invoice_id="in_2", stripe_customer="cus_ann", created=200))
+    w.handle(updated("active", 300))  # the card was fixed
+    assert (w.sheet.row(ANN).status, w.sheet.row(ANN).ends_on) == ("active", "")
+    w.handle(updated("active", 400, ends_at=1751328000))
+    assert (w.sheet.row(ANN).status, w.sheet.row(ANN).ends_on) == ("active", "2025-07-01")
+    w.handle(updated("active", 500))  # changed their mind
+    assert w.sheet.row(ANN).ends_on == ""
+    w.handle(updated("unpaid", 600))
+    assert w.sheet.row(ANN).status == "unpaid"
+    saves = w.sheet.saves
+    w.handle(updated("incomplete", 700))  # nothing the sheet shows
+    assert w.sheet.saves == saves
+    texts = [n.text for n in w.queue.events(flows.SLACK)]
+    assert any("is active, ends on 2025-07-01" in t for t in texts)
+    assert any("is unpaid" in t for t in texts)
+
+
+def test_subscription_updated_before_its_customer_waits(w):
+    with pytest.raises(TransientError):
+        w.handle(updated("active", 300))
+
+
+def customer_updated(email: str, at: int, customer: str = "cus_ann") -> ev.CustomerUpdated:
+    return ev.CustomerUpdated(
+        f"stripe:evt_cu{at}", stripe_customer=customer, email=email, name="Ann Lee", address="2 Rue Y", created=at
+    )
+
+
+def test_an_email_change_keeps_one_row_found_by_stripe_id(w):
+    w.handle(dataclass_replace(signup(consent=True), created=50))
+    w.handle(checkout(at=100))
+    w.handle(customer_updated("Ann.New@Example.com", 200))
+    [row] = w.sheet.rows
+    assert (row.email, row.address, row.stripe_customer, row.consent) == (
+        "ann.new@example.com",
+        "2 Rue Y",
+        "cus_ann",
+        True,
+    )
+    # a late invoice still carrying the old email lands on the same row and ships
+    w.handle(invoice("in_1", email=ANN, at=150))
+    assert [r.email for r in w.sheet.rows] == ["ann.new@example.com"]
+    assert w.sheet.row("ann.new@example.com").last_order.endswith("in_1")
+    # and the row's facts moved with it: a late failure stays late
+    w.handle(ev.PaymentFailed("stripe:evt_pf", invoice_id="in_0", email=ANN, stripe_customer="cus_ann", created=120))
+    assert w.sheet.row("ann.new@example.com").status == "active"
+    assert len(mail_sends(w)) == 1
+
+
+def test_an_email_change_onto_another_row_is_left_to_staff(w):
+    w.handle(checkout(at=100))
+    w.handle(signup(email="bob@example.com", uid="b"))
+    with pytest.raises(PermanentError, match="merge the two rows"):
+        w.handle(customer_updated("bob@example.com", 200))
+    assert {r.email for r in w.sheet.rows} == {ANN, "bob@example.com"}
+
+
+def test_customer_updated_for_someone_not_in_the_sheet_is_ignored(w):
+    w.handle(customer_updated("zed@example.com", 200, customer="cus_zed"))
+    assert w.sheet.rows == []
