@@ -12,7 +12,8 @@ attribute `expiration`:
 - `door#<hash>`: Powertools idempotency records of the door;
 - `deadletter#<letter id>`: what became of a dead letter (parked, replaying, replayed,
   discarded, with the operator's reason);
-- `mail#<email>#<campaign>`, `suppress#<email>`, `counter#mail-sent`: the mail log.
+- `mail#<email>#<campaign>`, `suppress#<email>`, `counter#mail-sent`: the mail log;
+- `clock#<email>`: the newest facts applied to each customer (`DynamoClocks`).
 """
 
 from __future__ import annotations
