@@ -196,11 +196,23 @@ def _save_customers(
         try:
             loaded = {email: ports.clocks.get(email) for email in sorted(ready)}
             clocks = dict(loaded)
-            with ports.sheet.edit(sorted(ready)) as rows:
+            ids = {s.change.stripe_customer for s in mine.values() if s.origin.source == STRIPE}
+            with ports.sheet.edit(sorted(ready), sorted(i for i in ids if i)) as rows:
                 for i, step in mine.items():
-                    email = step.change.email
+                    email, change = step.change.email, step.change
                     before = rows.get(email)
-                    decision = decide(before, step.change, step.origin, clocks[email], ports.today())
+                    moved = (
+                        rows.by_stripe_customer(change.stripe_customer or "") if step.origin.source == STRIPE else None
+                    )
+                    if before is None and moved is not None:
+                        # Stripe changed the customer's email (customer.updated may come later,
+                        # or came before this late event): the same row, never a second one.
+                        if moved.email not in ready:
+                            held.enter_context(ports.locks.hold(f"customer:{moved.email}"))
+                            ready.add(moved.email)
+                            loaded[moved.email] = clocks[moved.email] = ports.clocks.get(moved.email)
+                        email, before, change = moved.email, moved, replace(change, email=moved.email)
+                    decision = decide(before, change, step.origin, clocks[email], ports.today())
                     clocks[email] = decision.clock
                     if step.existing_only and before is None:
                         saved[i] = (None, None)
@@ -255,15 +267,16 @@ def _stripe_origin(event: ev.Event, created: int, status: str | None, from_subsc
 
 
 def _stripe_email(ports: Ports, email: str, stripe_customer: str) -> str:
-    """The email of the customer's row: found by Stripe customer id first (the email may
-    have changed in Stripe since this event), else the event's own email."""
-    found = ports.sheet.find_by_stripe_customer(stripe_customer) if stripe_customer else None
-    if found is not None:
-        return found.email
+    """The event's email, else the email of the row with its Stripe customer id (a read of
+    the sheet). A row whose email Stripe changed since is found by its Stripe id in the
+    batch's unit of work (`_save_customers`), at no extra read."""
     if email:
         return valid_email(email)
-    # The checkout event that names this customer may simply not have arrived yet.
-    raise TransientError(f"no customer with Stripe id {stripe_customer or '(none)'} yet")
+    found = ports.sheet.find_by_stripe_customer(stripe_customer) if stripe_customer else None
+    if found is None:
+        # The checkout event that names this customer may simply not have arrived yet.
+        raise TransientError(f"no customer with Stripe id {stripe_customer or '(none)'} yet")
+    return found.email
 
 
 def checkout_completed(event: ev.CheckoutCompleted, ports: Ports) -> CustomerStep:

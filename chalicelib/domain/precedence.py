@@ -86,14 +86,16 @@ def stripe_stamp(created: int, event_id: str, status: str | None, from_subscript
 class Clock:
     """The newest facts applied to one customer, per column group; kept by the runtime.
 
-    `status`: Status, Ends on, Box. `identity`: Name, Address, Email. `order`: Last order.
-    `unsubscribed`: the newest unsubscribe (Unix seconds, 0 for never).
+    `status`: Status, Ends on, Box. `identity`: Name, Address. `order`: Last order.
+    `unsubscribed`: the newest unsubscribe (Unix seconds, 0 for never). `email`: Email,
+    which only `customer.updated` changes (an invoice's email is a copy, not a change).
     """
 
     status: Stamp | None = None
     identity: Stamp | None = None
     order: Stamp | None = None
     unsubscribed: int = 0
+    email: Stamp | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, for the stores."""
@@ -102,6 +104,7 @@ class Clock:
             "identity": self.identity.to_list() if self.identity else None,
             "order": self.order.to_list() if self.order else None,
             "unsubscribed": self.unsubscribed,
+            "email": self.email.to_list() if self.email else None,
         }
 
     @classmethod
@@ -114,6 +117,7 @@ class Clock:
             identity=Stamp.from_list(data.get("identity")),
             order=Stamp.from_list(data.get("order")),
             unsubscribed=int(data.get("unsubscribed") or 0),
+            email=Stamp.from_list(data.get("email")),
         )
 
 
@@ -203,18 +207,21 @@ def _apply_stripe(
     else:
         fill("box", change.box)
 
-    says_identity = bool(change.name or change.address or change.new_email)
+    says_identity = bool(change.name or change.address)
     identity_newer = says_identity and _newer(stamp, clock.identity)
     if identity_newer:
         take("name", change.name)
         take("address", change.address)
-        take("email", change.new_email)
         clock = replace(clock, identity=stamp)
     else:
         fill("name", change.name)
         fill("address", change.address)
+    email_newer = bool(change.new_email) and _newer(stamp, clock.email)
+    if email_newer:
+        take("email", change.new_email)
+        clock = replace(clock, email=stamp)
 
-    (take if status_newer or identity_newer else fill)("stripe_customer", change.stripe_customer)
+    (take if status_newer or identity_newer or email_newer else fill)("stripe_customer", change.stripe_customer)
 
     if change.last_order and _newer(stamp, clock.order):
         take("last_order", change.last_order)

@@ -60,7 +60,9 @@ def test_a_follow_up_failure_fails_only_its_event():
     w = World()
     w.stock.fail_next("find_order")
 
-    failures = flows.handle_batch([invoice("in_1"), invoice("in_2", email="bob@example.com")], w.ports)
+    failures = flows.handle_batch(
+        [invoice("in_1"), invoice("in_2", email="bob@example.com", customer="cus_bob")], w.ports
+    )
 
     assert isinstance(failures[0], TransientError) and failures[1] is None
     assert {c.email for c in w.sheet.rows} == {"ann@example.com", "bob@example.com"}  # both rows saved

@@ -838,3 +838,19 @@ def test_an_email_change_onto_another_row_is_left_to_staff(w):
 def test_customer_updated_for_someone_not_in_the_sheet_is_ignored(w):
     w.handle(customer_updated("zed@example.com", 200, customer="cus_zed"))
     assert w.sheet.rows == []
+
+
+def test_an_email_changed_in_stripe_before_its_customer_updated_lands_on_the_same_row(w):
+    w.handle(checkout(at=100))
+    w.handle(invoice("in_2", email="ann.new@example.com", at=200))  # Stripe's new email, not yet told
+    [row] = w.sheet.rows
+    assert (row.email, row.last_order) == (ANN, f"{TODAY} in_2")
+    w.handle(customer_updated("ann.new@example.com", 150))
+    assert [r.email for r in w.sheet.rows] == ["ann.new@example.com"]
+
+
+def test_a_paid_invoice_with_its_email_costs_no_sheet_lookup_by_stripe_id(w):
+    w.handle(checkout(at=100))
+    w.sheet.calls.clear()
+    w.handle(invoice("in_1", at=200))
+    assert "find_by_stripe_customer" not in w.sheet.calls and w.sheet.calls.count("edit") == 1

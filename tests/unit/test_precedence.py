@@ -79,11 +79,11 @@ PAYING = dataclasses.replace(ROW, status="active", consent=True, stripe_customer
 STATES: dict[str, tuple[Customer | None, Clock]] = {
     "none": (None, Clock()),
     "registered": (ROW, Clock()),
-    "active": (PAYING, Clock(Stamp(APPLIED), Stamp(APPLIED), Stamp(APPLIED))),
+    "active": (PAYING, Clock(Stamp(APPLIED), Stamp(APPLIED), Stamp(APPLIED), email=Stamp(APPLIED))),
     # cancelled, and unsubscribed at the same time
     "cancelled": (
         dataclasses.replace(PAYING, status="cancelled", consent=False, ends_on="2025-05-20"),
-        Clock(Stamp(APPLIED), Stamp(APPLIED), Stamp(APPLIED), unsubscribed=APPLIED),
+        Clock(Stamp(APPLIED), Stamp(APPLIED), Stamp(APPLIED), unsubscribed=APPLIED, email=Stamp(APPLIED)),
     ),
 }
 
@@ -188,14 +188,16 @@ def test_the_clock_moves_only_forward_and_only_for_what_the_event_says(kind, sta
     if source == STRIPE:
         assert newer.status_applied == (status is not None)
         assert (newer.clock.status != clock.status) == (status is not None)
-        assert (newer.clock.identity != clock.identity) == bool(change.name or change.new_email)
+        assert (newer.clock.identity != clock.identity) == bool(change.name)
+        assert (newer.clock.email != clock.email) == bool(change.new_email)
         assert (newer.clock.order != clock.order) == bool(change.last_order)
     else:
         assert not newer.status_applied
-        assert (newer.clock.status, newer.clock.identity, newer.clock.order) == (
+        assert (newer.clock.status, newer.clock.identity, newer.clock.order, newer.clock.email) == (
             clock.status,
             clock.identity,
             clock.order,
+            clock.email,
         )
     if clock.status is not None:  # an older fact never moves a clock back
         assert older.clock == clock or source == UNSUBSCRIBE
@@ -244,7 +246,7 @@ def test_facts_of_the_same_second_give_the_same_end_whatever_the_order(first, se
 
 
 def test_a_clock_survives_its_store_form():
-    clock = Clock(Stamp(1, 2, "evt_a"), None, Stamp(3, 0, "evt_b"), unsubscribed=4)
+    clock = Clock(Stamp(1, 2, "evt_a"), None, Stamp(3, 0, "evt_b"), unsubscribed=4, email=Stamp(5, 0, "evt_c"))
     assert Clock.from_dict(clock.to_dict()) == clock
     assert Clock.from_dict(None) == Clock()
     assert Clock.from_dict({"status": "garbage"}) == Clock()
