@@ -113,7 +113,9 @@ def _time(obj: dict[str, Any], key: str) -> int:
 def subscription_ends_at(sub: dict[str, Any]) -> int:
     """The day a subscription stops, 0 when it runs on: `cancel_at`, else the current
     period's end when `cancel_at_period_end` (on the subscription before API 2025-03-31,
-    on its items since)."""
+    on its items since); for one that ended, when it ended."""
+    if sub.get("status") in ("canceled", "incomplete_expired"):
+        return _time(sub, "ended_at") or _time(sub, "canceled_at")
     if _time(sub, "cancel_at"):
         return _time(sub, "cancel_at")
     if not sub.get("cancel_at_period_end"):

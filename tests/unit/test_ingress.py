@@ -579,16 +579,18 @@ def test_subscription_deleted_says_when_it_ended():
         ({"cancel_at_period_end": True, "cancel_at": 1752000001, "current_period_end": 1752000000}, 1752000001),
         ({"cancel_at_period_end": False, "cancel_at": 1753000000}, 1753000000),
         ({"cancel_at_period_end": True}, 0),  # no date given at all
+        ({"status": "canceled", "cancel_at": 1753000000, "ended_at": 1751000000}, 1751000000),  # it ended
     ],
 )
 def test_subscription_updated_reads_its_status_and_end(sub, ends_at):
     obj = {"id": "sub_1", "object": "subscription", "customer": "cus_1", "status": "active", **sub}
+    status = obj["status"]
     event = stripe.to_event(stripe_event("customer.subscription.updated", obj, created=1750000002))
     assert event == ev.SubscriptionUpdated(
         event_id="stripe:evt_1",
         subscription="sub_1",
         stripe_customer="cus_1",
-        status="active",
+        status=status,
         cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
         ends_at=ends_at,
         created=1750000002,
