@@ -482,28 +482,38 @@ def format_amount(amount: int, currency: str) -> str:
 MAIL_LEASE_SECONDS = 60.0
 
 
-def marketing_due(event: ev.MarketingDue, ports: Ports) -> None:
-    """Send the campaign's one email, unless it was sent, consent is gone, or they left."""
-    customer = ports.sheet.get(event.email)
-    if customer is None or not customer.consent or ports.mail_log.is_suppressed(event.email):
-        return
-    email = marketing.compose(
-        customer, event.campaign, ports.catalog, ports.public_url, ports.secret_key, ports.mail_domain
-    )
-    # Claimed before sending, so two deliveries at once send one email; marked after.
-    # A crash in between leaves a claim that expires, and the retry sends again with the
-    # same Message-ID (at least once beats never, and the window is one SMTP exchange).
-    claim = ports.mail_log.claim(event.email, event.campaign, MAIL_LEASE_SECONDS)
-    if claim == "sent":
-        return
-    if claim == "busy":
-        raise TransientError("another delivery is sending this email right now", retry_after=MAIL_LEASE_SECONDS)
-    try:
-        ports.mailer.send(email)
-    except Exception:
-        ports.mail_log.mark(event.email, event.campaign, "failed")
-        raise
-    ports.mail_log.mark(event.email, event.campaign, "sent")
+def marketing_due(event: ev.MarketingDue, ports: Ports) -> CustomerStep:
+    """Send the campaign's one email, unless it was sent, consent is gone, or they left.
+
+    The row is read with the batch's other rows (one sheet read for ten emails) and left
+    as it is; a customer without a row gets nothing.
+    """
+
+    def send(_before: Customer | None, decision: Decision) -> None:
+        customer = decision.customer
+        if not customer.consent or ports.mail_log.is_suppressed(event.email):
+            return
+        email = marketing.compose(
+            customer, event.campaign, ports.catalog, ports.public_url, ports.secret_key, ports.mail_domain
+        )
+        # Claimed before sending, so two deliveries at once send one email; marked after.
+        # A crash in between leaves a claim that expires, and the retry sends again with the
+        # same Message-ID (at least once beats never, and the window is one SMTP exchange).
+        claim = ports.mail_log.claim(event.email, event.campaign, MAIL_LEASE_SECONDS)
+        if claim == "sent":
+            return
+        if claim == "busy":
+            raise TransientError("another delivery is sending this email right now", retry_after=MAIL_LEASE_SECONDS)
+        try:
+            ports.mailer.send(email)
+        except Exception:
+            ports.mail_log.mark(event.email, event.campaign, "failed")
+            raise
+        ports.mail_log.mark(event.email, event.campaign, "sent")
+
+    # An empty change decides nothing, whatever its origin: the row is only read.
+    reading = Origin(FORM, Stamp(0, event_id=event.event_id))
+    return CustomerStep(CustomerChange(email=normalise_email(event.email)), reading, send, existing_only=True)
 
 
 def sync_sheet(ports: Ports) -> int:
@@ -549,12 +559,14 @@ _CUSTOMER_STEPS: dict[type, Callable[..., CustomerStep | None]] = {
     ev.PaymentFailed: payment_failed,
     ev.SubscriptionCancelled: subscription_cancelled,
     ev.SubscriptionUpdated: subscription_updated,
+
+
+    ev.MarketingDue: marketing_due,
 }
 
 _HANDLERS: dict[type, Callable[..., None]] = {
     ev.CustomerUpdated: customer_updated,
     ev.ChargeRefunded: charge_refunded,
-    ev.MarketingDue: marketing_due,
     ev.Notification: notification,
     ev.SlackMention: slack_mention,
     ev.SlowCommand: slow_command,

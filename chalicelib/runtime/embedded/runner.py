@@ -1,6 +1,8 @@
-"""Starts the embedded runtime inside `chalice local`: one consumer thread per queue,
-as Lambda runs one function per queue (so a slow Odoo holds up payments, never
-sign-ups), and one thread that fires the schedules.
+"""Starts the embedded runtime inside `chalice local`: a few consumer threads per queue,
+as Lambda runs a few instances of one function per queue (so a slow Odoo holds up
+payments, never sign-ups, and orders go to Odoo several at a time), and one thread
+that fires the schedules. The Sheets quota is shared through its token bucket, and
+each customer's row through its lock, so more threads never overrun either.
 
 The consumer threads' SQLite connections commit with `synchronous=NORMAL`: what they
 write (receives, deletes, the embedded sinks) may be lost by a power cut, never by a
@@ -30,6 +32,9 @@ from chalicelib.runtime.embedded.scheduler import fire_due, schedules_of
 
 IDLE_WAIT = 0.5
 SCHEDULE_TICK = 1.0
+# Consumer threads per queue: Odoo answers one call at a time per connection, so orders
+# are placed several at a time; four keep a laptop's SQLite and CPU comfortable.
+CONSUMER_THREADS = 4
 
 
 def under_chalice_local() -> bool:
