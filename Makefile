@@ -60,7 +60,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.throughput
+	$(BIN)/python -m bench
 
 # AWS (README "Deploy to AWS"): the template and zip under build/$(STAGE)/, then CloudFormation.
 package: $(STAMP)

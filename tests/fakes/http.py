@@ -28,6 +28,8 @@ class FakeHandler(BaseHTTPRequestHandler):
         fault = self.fake.faults.next()
         if fault and self._apply_fault(fault):
             return
+        if self.fake.latency:  # the service's own time to answer (benchmarks)
+            time.sleep(self.fake.latency)
         status, headers, payload = self.fake.handle_request(self.command, self.path, dict(self.headers), body)
         self.send_response(status)
         for name, value in headers.items():
@@ -69,6 +71,7 @@ class HttpFake:
 
     def __init__(self) -> None:
         self.faults = Faults()
+        self.latency = 0.0  # seconds added to every answer
         self.requests: list[tuple[str, str]] = []
         self._server: ThreadingHTTPServer | None = None
 

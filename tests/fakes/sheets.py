@@ -263,11 +263,10 @@ class SheetsFake(HttpFake):
         self.accept_tokens = True  # False: every bearer token is refused with 401
         self.token_requests = 0
         # Google's quota, per service account and kind (read: GET, write: the others), over a
-        # sliding window; `enforce_quota` turns it on. `latency` delays every /v4 answer.
+        # sliding window; `enforce_quota` turns it on.
         self._quota: tuple[int, float] | None = None
         self._spent: dict[tuple[str, str], list[float]] = {}
         self.quota_refusals = 0
-        self.latency = 0.0
         self.unavailable = False  # True: every /v4 request is answered 503 (an outage)
 
     # --- setting up -------------------------------------------------------------------
@@ -476,10 +475,8 @@ class SheetsFake(HttpFake):
             )
 
     def _admit(self, email: str, method: str, path: str) -> None:
-        """Latency, outage and quota, before a request is served. A refused request is not
-        counted in `requests` (it was not served)."""
-        if self.latency:
-            time.sleep(self.latency)
+        """Outage and quota, before a request is served. A refused request is not counted
+        in `requests` (it was not served)."""
         refusal = None
         if self.unavailable:
             refusal = SheetsApiError(503, "UNAVAILABLE", "The service is currently unavailable.")

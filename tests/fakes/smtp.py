@@ -122,6 +122,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.fake.latency:  # the server's own time to take a message (benchmarks)
+            await asyncio.sleep(self.fake.latency)
         kind = self.fake.faults.next()
         if kind in ("reset", "timeout"):
             if kind == "timeout":
@@ -161,6 +163,7 @@ class SmtpFake:
         self.user = user
         self.password = password
         self.faults = Faults()
+        self.latency = 0.0  # seconds added before a message is taken
         self.refused: set[str] = set()  # recipients answered with 550
         self.logins: list[str] = []  # users that logged in successfully, in order
         self.failed_logins: list[str] = []
