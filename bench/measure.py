@@ -144,11 +144,11 @@ def _sqs_event(bodies: list[dict[str, Any]], queue: str) -> Any:
 def calls(workdir: Path, n: int = 10) -> list[Row]:
     """3. Sheets reads and writes per new customer, Odoo calls per order (new and returning
     customer), counted at the protocol fakes, at batch sizes 1 and 10."""
+    import logging
+
     from chalicelib.bootstrap import Hub
     from chalicelib.domain import events as ev
     from chalicelib.settings import Settings
-
-    import logging
 
     logging.getLogger("chocohub").setLevel(logging.WARNING)  # the in-process hub's logs are not the bench's
     rows: list[Row] = []
