@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from devtools import payloads
 from devtools.client import HubClient
-from devtools.hubproc import ROOT, HubProcess, free_port
+from devtools.hubproc import HubProcess, free_port
 from tests.fakes.services import FakeServices
 
 SECRETS = {
@@ -57,26 +56,8 @@ def start_hub(env: dict[str, str], workdir: Path) -> HubProcess:
 class NaiveProcess(HubProcess):
     """The naive baseline served over HTTP (`bench.naive_serve`)."""
 
-    def start(self, timeout: float = 60.0) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it for its whole life
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.naive_serve", str(self.port)],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            client = HubClient(self.url, "", "", "")
-            try:
-                client.get("/nowhere")
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError("the naive server did not start")
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.naive_serve", str(self.port)]
 
 
 def start_naive(env: dict[str, str], workdir: Path) -> NaiveProcess:
