@@ -9,7 +9,7 @@ from chalice import Chalice, Rate
 
 from chalicelib import names, web, web_errors
 from chalicelib.bootstrap import get_hub
-from chalicelib.flows import MAIL, PAYMENTS, SIGNUPS, SLACK
+from chalicelib.queues import MAIL, PAYMENTS, SIGNUPS, SLACK
 from chalicelib.runtime.embedded.runner import under_chalice_local
 
 app = Chalice(app_name="chocohub")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from chalicelib import operations
+from chalicelib import dead_letters
 from chalicelib.bootstrap import get_hub
 from chalicelib.errors import HubError
 
@@ -33,14 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         hub = get_hub()
         if args.command == "replay" and not args.ids:
-            letters = hub.queue.list()
+            letters = hub.dead_letters.list()
             for letter in letters:
-                print(operations.describe(letter))
+                print(dead_letters.describe(letter))
             print(f"{len(letters)} dead letters")
         elif args.command == "replay":
-            print(operations.replay(hub.queue, args.ids).summary())
+            print(dead_letters.replay(hub.dead_letters, args.ids).summary())
         elif args.command == "discard":
-            if not operations.discard(hub.queue, args.id, args.reason):
+            if not dead_letters.discard(hub.dead_letters, args.id, args.reason):
                 print(f"no dead letter {args.id}", file=sys.stderr)
                 return 1
             print(f"discarded {args.id}")

@@ -9,19 +9,65 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import flows
 from chalicelib.domain.catalog import Catalog
 from chalicelib.errors import ConfigurationError
 from chalicelib.logs import logger
-from chalicelib.retry import configure_backoff
+from chalicelib.ports import (
+    CustomerClocks,
+    CustomerSheet,
+    DeadLetters,
+    Locks,
+    Mailer,
+    MailLog,
+    Notifier,
+    Ports,
+    Queue,
+    StockSystem,
+)
 from chalicelib.settings import Settings
 
-BACKENDS = ("sheet", "stock", "mailer", "notifier")
+if TYPE_CHECKING:
+    from chalicelib.infra.aws import AwsClients
+    from chalicelib.infra.sqlite import Database
+    from chalicelib.infra.token_bucket import TokenBuckets
+    from chalicelib.redelivery import RedeliveryPolicy
+    from chalicelib.runtime.aws.queue import SqsQueue
+    from chalicelib.runtime.door import Door
+    from chalicelib.runtime.embedded.dispatcher import Dispatcher
+    from chalicelib.runtime.embedded.queue import SqliteQueue
+    from chalicelib.runtime.embedded.runner import EmbeddedRunner
+    from chalicelib.runtime.intake import Intake
+
+# The ports whose adapters /health probes (the queue is reported by its depth).
+PROBED = ("sheet", "stock", "mailer", "notifier")
 HEALTH_TTL = 60.0
+
+Report = dict[str, dict[str, Any]]
+
+
+class HealthCache:
+    """The last health report, kept `ttl` seconds: each probe spends a Sheets read, an
+    SMTP login, an Odoo login, and anyone may ask for `/health`."""
+
+    def __init__(self, probe: Callable[[], Report], ttl: float = HEALTH_TTL) -> None:
+        self._probe = probe
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._stamp = 0.0
+        self._report: Report | None = None
+
+    def get(self) -> Report:
+        with self._lock:
+            if self._report is None or time.monotonic() - self._stamp > self.ttl:
+                self._report = self._probe()
+                self._stamp = time.monotonic()
+            return self._report
 
 
 class Hub:
@@ -30,48 +76,81 @@ class Hub:
     def __init__(self, settings: Settings) -> None:
         settings.check_runtime()
         self.settings = settings
-        self._health_lock = threading.Lock()
-        self._health: tuple[float, dict[str, Any] | None] = (0.0, None)
-        configure_backoff(settings.retry_base)
+        self._health = HealthCache(self._probe)
+        self.runner: EmbeddedRunner | None = None
 
-    # --- the embedded runtime's state -------------------------------------------------
+    # --- the runtime --------------------------------------------------------------------
 
     @cached_property
     def state_dir(self) -> Path:
         return Path(self.settings.state_dir)
 
     @cached_property
-    def db(self):
-        from chalicelib.runtime.embedded.db import Database
+    def db(self) -> Database:
+        from chalicelib.infra.sqlite import Database
 
         return Database(self.state_dir / "hub.sqlite3")
 
     @cached_property
-    def queue(self):
-        """The `Queue` and `DeadLetters` ports: SQS in AWS, else the embedded SQLite queue."""
-        s = self.settings
-        if s.aws_runtime:
-            from chalicelib import names
-            from chalicelib.runtime.aws_queue import SqsQueue
-
-            return SqsQueue(names.prefix(s.stage), s.table, timeout=s.http_timeout)
+    def embedded_queue(self) -> SqliteQueue:
+        """The embedded runtime's queue (its dispatcher needs more than the `Queue` port)."""
         from chalicelib.runtime.embedded.queue import SqliteQueue
 
         return SqliteQueue(self.db)
 
     @cached_property
-    def door(self):
+    def aws_clients(self) -> AwsClients:
+        """The boto3 clients of the AWS runtime and adapters, made on first use."""
+        from chalicelib.infra.aws import AwsClients
+
+        return AwsClients(self.settings.http_timeout)
+
+    @cached_property
+    def sqs_queue(self) -> SqsQueue:
+        from chalicelib import names
+        from chalicelib.runtime.aws.queue import SqsQueue
+
+        return SqsQueue(names.prefix(self.settings.stage), clients=self.aws_clients)
+
+    @cached_property
+    def queue(self) -> Queue:
+        """The `Queue` port: SQS in AWS, else the embedded SQLite queue."""
+        return self.sqs_queue if self.settings.aws_runtime else self.embedded_queue
+
+    @cached_property
+    def dead_letters(self) -> DeadLetters:
+        """The `DeadLetters` port: the SQS dead-letter queues and the hub's table in AWS,
+        else the embedded database's table."""
+        s = self.settings
+        if s.aws_runtime:
+            from chalicelib.infra.aws import HubTable
+            from chalicelib.runtime.aws.dead_letters import SqsDeadLetters
+
+            return SqsDeadLetters(self.sqs_queue, HubTable(s.table, self.aws_clients, "the dead letters"))
+        from chalicelib.runtime.embedded.dead_letters import SqliteDeadLetters
+
+        return SqliteDeadLetters(self.db, self.embedded_queue)
+
+    @cached_property
+    def door(self) -> Door:
         """Idempotent queueing: the same Powertools code path, DynamoDB or SQLite beneath."""
         from chalicelib.runtime.door import Door
 
         s = self.settings
         if s.aws_runtime:
-            from chalicelib.runtime.aws import door_persistence
+            from chalicelib.runtime.aws.idempotency import door_persistence
 
             return Door(self.queue, door_persistence(s.table, s.http_timeout))
         from chalicelib.runtime.embedded.idempotency import SqlitePersistenceLayer
 
         return Door(self.queue, SqlitePersistenceLayer(self.db))
+
+    @cached_property
+    def intake(self) -> Intake:
+        """What the HTTP entry points call."""
+        from chalicelib.runtime.intake import Intake
+
+        return Intake(self.settings, lambda: self.door, lambda: self.ports)
 
     # --- the ports --------------------------------------------------------------------
 
@@ -80,7 +159,7 @@ class Hub:
         return Catalog.load(self.settings.catalog_path)
 
     @cached_property
-    def sheet(self):
+    def sheet(self) -> CustomerSheet:
         s = self.settings
         if s.google_sheet_id:
             from chalicelib.adapters.sheet_google import GoogleSheet
@@ -91,20 +170,19 @@ class Hub:
         return SqliteSheet(self.db)
 
     @cached_property
-    def buckets(self):
+    def buckets(self) -> TokenBuckets:
         """The quota buckets every consumer shares: on the DynamoDB table in AWS, else in SQLite."""
         s = self.settings
         if s.aws_runtime:
             from chalicelib.infra.token_bucket import DynamoBuckets
-            from chalicelib.runtime.aws import AwsClients
 
-            return DynamoBuckets(s.table, AwsClients(s.http_timeout))
+            return DynamoBuckets(s.table, self.aws_clients)
         from chalicelib.infra.token_bucket import SqliteBuckets
 
         return SqliteBuckets(self.db)
 
     @cached_property
-    def stock(self):
+    def stock(self) -> StockSystem:
         s = self.settings
         if s.odoo_url:
             if s.odoo_protocol == "json2":
@@ -119,7 +197,7 @@ class Hub:
         return StockLedger(self.db, self.catalog)
 
     @cached_property
-    def mailer(self):
+    def mailer(self) -> Mailer:
         s = self.settings
         if s.mail_backend == "smtp":
             from chalicelib.adapters.mail_smtp import SmtpMailer
@@ -134,7 +212,7 @@ class Hub:
         return MailOutbox(self.state_dir / "outbox" / "mail", s.mail_from)
 
     @cached_property
-    def notifier(self):
+    def notifier(self) -> Notifier:
         s = self.settings
         if s.slack_bot_token:
             from chalicelib.adapters.slack_web import SlackWeb
@@ -145,50 +223,50 @@ class Hub:
         return SlackOutbox(self.state_dir / "outbox" / "slack.jsonl")
 
     @cached_property
-    def locks(self):
+    def locks(self) -> Locks:
         s = self.settings
         if s.aws_runtime:
-            from chalicelib.runtime.locks import DynamoLocks
+            from chalicelib.adapters.locks_dynamodb import DynamoLocks
 
-            return DynamoLocks(s.table, s.http_timeout)
-        from chalicelib.runtime.locks import LocalLocks
+            return DynamoLocks(s.table, clients=self.aws_clients)
+        from chalicelib.adapters.locks_local import LocalLocks
 
         return LocalLocks()
 
     @cached_property
-    def mail_log(self):
+    def mail_log(self) -> MailLog:
         s = self.settings
         if s.aws_runtime:
             from chalicelib.adapters.mail_log_dynamodb import DynamoMailLog
 
-            return DynamoMailLog(s.table, timeout=s.http_timeout)
+            return DynamoMailLog(s.table, clients=self.aws_clients)
         from chalicelib.adapters.mail_log_sqlite import SqliteMailLog
 
         return SqliteMailLog(self.db)
 
     @cached_property
-    def clocks(self):
+    def clocks(self) -> CustomerClocks:
         """The newest Stripe facts applied to each customer: DynamoDB in AWS, else SQLite."""
         s = self.settings
         if s.aws_runtime:
             from chalicelib.adapters.clocks_dynamodb import DynamoClocks
 
-            return DynamoClocks(s.table, timeout=s.http_timeout)
+            return DynamoClocks(s.table, clients=self.aws_clients)
         from chalicelib.adapters.clocks_sqlite import SqliteClocks
 
         return SqliteClocks(self.db)
 
     @cached_property
-    def ports(self) -> flows.Ports:
+    def ports(self) -> Ports:
         s = self.settings
-        return flows.Ports(
+        return Ports(
             sheet=self.sheet,
             stock=self.stock,
             mailer=self.mailer,
             notifier=self.notifier,
             queue=self.queue,
             mail_log=self.mail_log,
-            dead_letters=self.queue,
+            dead_letters=self.dead_letters,
             locks=self.locks,
             clocks=self.clocks,
             catalog=self.catalog,
@@ -200,7 +278,7 @@ class Hub:
         )
 
     @cached_property
-    def redelivery(self):
+    def redelivery(self) -> RedeliveryPolicy:
         """When a failed message comes back, and when it becomes a dead letter."""
         from chalicelib.redelivery import RedeliveryPolicy
 
@@ -208,7 +286,7 @@ class Hub:
 
     # --- what the entry points call --------------------------------------------------
 
-    def consume(self, sqs_event: Any) -> dict:
+    def consume(self, sqs_event: Any) -> dict[str, list[dict[str, str]]]:
         """One SQS batch. In AWS, when the event source mapping does not report batch item
         failures (`chalice deploy`), the failures are settled here (see
         `settle_partial_batch`); the deploy template's mapping does, and says so with
@@ -220,7 +298,7 @@ class Hub:
         # (the embedded runtime's context only has Lambda's shape, not its deadline).
         s = self.settings
         reserve = slowest_call(s.http_timeout) + s.http_timeout if s.in_lambda else 0.0
-        response = consume(sqs_event, self.ports, self.queue, self.redelivery, reserve_seconds=reserve)
+        response = consume(sqs_event, self.ports, self.redelivery, reserve_seconds=reserve)
         if s.aws_runtime and not s.report_batch_failures:
             settle_partial_batch(sqs_event, response, self.queue)
         return response
@@ -228,22 +306,14 @@ class Hub:
     def sync_sheet(self) -> int:
         return flows.sync_sheet(self.ports)
 
-    def health(self) -> dict[str, Any]:
-        """Each backend: the adapter in use and whether it answers (and what it said).
+    def health(self) -> Report:
+        """Each probed port: the adapter in use and whether it answers (and what it said),
+        probed at most once per `HEALTH_TTL` seconds."""
+        return self._health.get()
 
-        Probed at most once per `HEALTH_TTL` seconds: each probe spends a Sheets read, an
-        SMTP login, an Odoo login, and anyone may ask for `/health`.
-        """
-        with self._health_lock:
-            stamp, report = self._health
-            if report is None or time.monotonic() - stamp > HEALTH_TTL:
-                report = self._probe()
-                self._health = (time.monotonic(), report)
-            return report
-
-    def _probe(self) -> dict[str, Any]:
-        report: dict[str, Any] = {}
-        for name in BACKENDS:
+    def _probe(self) -> Report:
+        report: Report = {}
+        for name in PROBED:
             try:
                 adapter = getattr(self, name)
                 report[name] = {"adapter": type(adapter).__name__, "ok": True, "detail": adapter.ping()}
@@ -261,14 +331,14 @@ class Hub:
             return False
         from chalicelib.runtime.embedded.runner import EmbeddedRunner
 
-        self.runner = EmbeddedRunner(app, self.queue, str(self.state_dir))
+        self.runner = EmbeddedRunner(app, self.embedded_queue, str(self.state_dir))
         return self.runner.start()
 
-    def dispatcher(self, app: Any):
+    def dispatcher(self, app: Any) -> Dispatcher:
         """A dispatcher to drive the embedded runtime by hand (tests, the CLI)."""
         from chalicelib.runtime.embedded.dispatcher import Dispatcher
 
-        return Dispatcher(app, self.queue)
+        return Dispatcher(app, self.embedded_queue)
 
 
 _hub: Hub | None = None

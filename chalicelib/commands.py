@@ -11,15 +11,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection
-from typing import TYPE_CHECKING
 
-from chalicelib import operations
+from chalicelib import dead_letters
 from chalicelib.domain.customer import normalise_email
 from chalicelib.domain.validation import redact
+from chalicelib.ports import Ports
 from chalicelib.slack_markup import escape
-
-if TYPE_CHECKING:
-    from chalicelib.flows import Ports
 
 HELP = (
     "*chocohub* commands:\n"
@@ -123,11 +120,11 @@ def _find(ports: Ports, raw: str) -> str:
 
 def _retry(ports: Ports, args: list[str]) -> str:
     if args:
-        return escape(operations.replay(ports.dead_letters, args).summary())
+        return escape(dead_letters.replay(ports.dead_letters, args).summary())
     letters = ports.dead_letters.list()
     if not letters:
         return "No dead letters."
     # Reasons are written without personal data; letters from before that rule may not be.
-    lines = [f"• `{escape(redact(operations.describe(d)))}`" for d in letters[:20]]
+    lines = [f"• `{escape(redact(dead_letters.describe(d)))}`" for d in letters[:20]]
     more = f"\n…and {len(letters) - 20} more" if len(letters) > 20 else ""
     return f"*{len(letters)} dead letters*\n" + "\n".join(lines) + more

@@ -31,3 +31,29 @@ class TransientError(HubError):
 
 class ConfigurationError(PermanentError):
     """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+class ErrorMapper:
+    """The `with` block that turns one SDK's exceptions into the hub's error kinds.
+
+    Each real adapter knows its SDK's errors (botocore's, slack_sdk's, smtplib's); what
+    they share is the plumbing: let the hub's own errors through, ask `_map` what an SDK
+    exception means, raise that chained to the original (so the traceback keeps the
+    SDK's detail), and let through what `_map` does not know.
+    """
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if exc is None or isinstance(exc, HubError):
+            return False
+        mapped = self._map(exc)
+        if mapped is None:
+            return False
+        raise mapped from exc
+
+    def _map(self, exc: BaseException) -> Exception | None:
+        """The hub error `exc` means (`TransientError`, `PermanentError`, ...), or None to
+        let it through unchanged."""
+        raise NotImplementedError

@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from datetime import date
 
 from chalicelib import commands, marketing
 from chalicelib.domain import events as ev
-from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer, CustomerChange, email_digest, normalise_email, valid_email
 from chalicelib.domain.precedence import (
     FORM,
@@ -29,57 +27,9 @@ from chalicelib.domain.precedence import (
     stripe_stamp,
 )
 from chalicelib.errors import PermanentError, TransientError
-from chalicelib.ports import (
-    CustomerClocks,
-    CustomerSheet,
-    DeadLetters,
-    Locks,
-    Mailer,
-    MailLog,
-    Notifier,
-    Queue,
-    StockSystem,
-)
+from chalicelib.ports import Ports
+from chalicelib.queues import MAIL, SIGNUPS, SLACK
 from chalicelib.slack_markup import escape
-
-# Queue names: one per consumer (one Lambda each in AWS).
-SIGNUPS = "signups"
-PAYMENTS = "payments"
-MAIL = "mail"
-SLACK = "slack"
-
-
-@dataclass
-class Ports:
-    """Everything a flow may touch. Built by `bootstrap`; faked in unit tests."""
-
-    sheet: CustomerSheet
-    stock: StockSystem
-    mailer: Mailer
-    notifier: Notifier
-    queue: Queue
-    mail_log: MailLog
-    dead_letters: DeadLetters
-    locks: Locks
-    clocks: CustomerClocks
-    catalog: Catalog
-    public_url: str
-    secret_key: str
-    mail_domain: str
-    channel: str
-    today: Callable[[], str] = lambda: date.today().isoformat()
-    operators: frozenset[str] = frozenset()  # SLACK_OPERATORS: who may run commands beyond `help`
-
-
-def queue_for(event: ev.Event) -> str:
-    """The consumer an event from the door goes to."""
-    if isinstance(event, (ev.SignedUp, ev.Unsubscribed)):
-        return SIGNUPS
-    if isinstance(event, ev.MarketingDue):
-        return MAIL
-    if isinstance(event, (ev.SlackMention, ev.Notification, ev.SlowCommand)):
-        return SLACK
-    return PAYMENTS
 
 
 def handle(event: ev.Event, ports: Ports) -> None:
@@ -253,6 +203,19 @@ def signed_up(event: ev.SignedUp, ports: Ports) -> CustomerStep:
         consent=event.consent,
     )
     return CustomerStep(change, Origin(FORM, Stamp(event.created, event_id=event.event_id)))
+
+
+def unsubscribe_now(email: str, ports: Ports, created: int) -> None:
+    """An unsubscribe request (at `created`, epoch seconds): recorded at once, so no
+    marketing email leaves after it is answered; the sheet follows through the queue
+    (`unsubscribed`).
+
+    Queued directly, not through the door: a second unsubscribe (after a new opt-in)
+    within the door's key lifetime must reach the sheet too.
+    """
+    ports.mail_log.suppress(email)
+    event = ev.Unsubscribed(event_id=f"unsubscribe:{email_digest(email)}", email=email, created=created)
+    ports.queue.send(SIGNUPS, ev.to_message(event), dedupe_id=event.event_id)
 
 
 def unsubscribed(event: ev.Unsubscribed, ports: Ports) -> CustomerStep:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from chalicelib.flows import MAIL, PAYMENTS, SIGNUPS, SLACK
-
-QUEUES: tuple[str, ...] = (SIGNUPS, PAYMENTS, MAIL, SLACK)
+from chalicelib.queues import QUEUES
 
 APP = "chocohub"
 # A hub that is told no stage is treated as production: only `dev` gets dev defaults.

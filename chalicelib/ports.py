@@ -1,4 +1,6 @@
-"""The ports: the small interfaces flows talk to. Adapters implement them at the edge.
+"""The ports: the small interfaces flows talk to, and `Ports`, the bundle a flow receives.
+
+Adapters implement them at the edge.
 
 Every method is idempotent where its docstring says so: the queue delivers at least
 once, so a flow may run twice for one event and must not double any effect.
@@ -6,11 +8,13 @@ once, so a flow may run twice for one event and must not double any effect.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Protocol
 
+from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.domain.precedence import Clock
 
@@ -175,15 +179,14 @@ class Queue(Protocol):
     def send(self, queue: str, body: dict[str, Any], dedupe_id: str) -> None:
         """Durably queue `body`; return only once it is stored. Raises on failure."""
 
-    def dead_letter(self, queue: str, body: dict[str, Any], reason: str, step: str, message_id: str = "") -> None:
-        """Park a message that cannot succeed, with the reason and the failing step.
-
-        Idempotent on `message_id`: a delivery dead-lettered twice (a crash before its
-        deletion) is parked once.
-        """
-
     def retry_later(self, queue: str, receipt: str, delay: float) -> None:
         """Hide a failed delivery for `delay` seconds before it is delivered again."""
+
+    def delete(self, queue: str, receipt: str) -> None:
+        """Remove a processed delivery; a stale receipt (redelivered since) deletes nothing."""
+
+    def depth(self) -> dict[str, int]:
+        """Messages waiting in each queue (by name), for health and operators."""
 
 
 class Locks(Protocol):
@@ -229,7 +232,15 @@ class DeadLetter:
 
 
 class DeadLetters(Protocol):
-    """The dead letters of every queue, for operators to read, replay or discard."""
+    """The dead letters of every queue: parked by the consumer, read, replayed or
+    discarded by operators."""
+
+    def park(self, queue: str, body: dict[str, Any], reason: str, step: str, message_id: str = "") -> None:
+        """Park a message that cannot succeed, with the reason and the failing step.
+
+        Idempotent on `message_id`: a delivery parked twice (a crash before its
+        deletion) is parked once, under the letter id `letter_id(message_id)`.
+        """
 
     def list(self) -> list[DeadLetter]:
         """The dead letters still waiting, oldest first."""
@@ -242,3 +253,28 @@ class DeadLetters(Protocol):
 
     def discard(self, letter_id: str, reason: str) -> bool:
         """Drop the letter for good, keeping the reason; False if it is gone."""
+
+
+@dataclass
+class Ports:
+    """Everything a flow may touch: the ports and the settings flows read.
+
+    Built by `bootstrap`; faked in unit tests.
+    """
+
+    sheet: CustomerSheet
+    stock: StockSystem
+    mailer: Mailer
+    notifier: Notifier
+    queue: Queue
+    mail_log: MailLog
+    dead_letters: DeadLetters
+    locks: Locks
+    clocks: CustomerClocks
+    catalog: Catalog
+    public_url: str
+    secret_key: str
+    mail_domain: str
+    channel: str
+    today: Callable[[], str] = lambda: date.today().isoformat()
+    operators: frozenset[str] = frozenset()  # SLACK_OPERATORS: who may run commands beyond `help`

@@ -1,7 +1,7 @@
-"""Bounded retries of one sink's calls: exponential backoff with full jitter, honouring a
+"""Bounded retries of one service's calls: exponential backoff with full jitter, honouring a
 server's `Retry-After`, for `TransientError` only.
 
-Each adapter wraps its calls with `sink_retry(...)`; what still fails after the last
+Each adapter wraps its calls with `service_retry(...)`; what still fails after the last
 attempt goes back to the queue, which retries later with its own, longer backoff.
 """
 
@@ -19,24 +19,18 @@ from chalicelib.logs import logger
 
 T = TypeVar("T")
 
-# The first backoff step, in seconds. The composition root sets it from
-# HUB_RETRY_BASE; chaos runs shrink it so thousands of injected faults stay quick.
-_backoff_base = 0.5
-# A sink call is tried this many times, waiting at most MAX_WAIT seconds between tries.
+# The first backoff step, in seconds, unless the adapter passes `Settings.retry_base`
+# (HUB_RETRY_BASE; chaos runs shrink it so thousands of injected faults stay quick).
+DEFAULT_BASE = 0.5
+# A call to a service is tried this many times, waiting at most MAX_WAIT seconds between tries.
 ATTEMPTS = 4
 MAX_WAIT = 8.0
-
-
-def configure_backoff(base_seconds: float) -> None:
-    """Set the first backoff step of every sink's retries (see `Settings.retry_base`)."""
-    global _backoff_base
-    _backoff_base = base_seconds
 
 
 def parse_retry_after(value: str | float | None) -> float | None:
     """HTTP `Retry-After` as seconds from now, or None when there is no usable hint.
 
-    Every adapter reads a server's hint through this one function, so all sinks agree on
+    Every adapter reads a server's hint through this one function, so all adapters agree on
     it. The header is delay-seconds (`"120"`) or an HTTP-date, and a date already past
     means "now" (0.0). Missing, unreadable, negative or non-finite values give None: a
     server's garbage never becomes a wait, the caller's own backoff applies instead.
@@ -61,16 +55,21 @@ def parse_retry_after(value: str | float | None) -> float | None:
 
 
 def slowest_call(timeout: float) -> float:
-    """Seconds one sink call may take with all its retries, each try timing out."""
+    """Seconds one call to a service may take with all its retries, each try timing out."""
     return ATTEMPTS * timeout + (ATTEMPTS - 1) * MAX_WAIT
 
 
-def sink_retry(
-    sink: str, attempts: int = ATTEMPTS, max_wait: float = MAX_WAIT, sleep: Callable[[float], None] | None = None
+def service_retry(
+    service: str,
+    *,
+    base: float = DEFAULT_BASE,
+    attempts: int = ATTEMPTS,
+    max_wait: float = MAX_WAIT,
+    sleep: Callable[[float], None] | None = None,
 ) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Decorate a sink call so that a `TransientError` is retried up to `attempts` times.
+    """Decorate a call to a service so that a `TransientError` is retried up to `attempts` times.
 
-    Waits grow exponentially from `HUB_RETRY_BASE` (0.5 s) with full jitter, capped at `max_wait`; a
+    Waits grow exponentially from `base` (`HUB_RETRY_BASE`, 0.5 s) with full jitter, capped at `max_wait`; a
     `retry_after` hint replaces the computed wait when it fits under `max_wait`, and
     stops the retries when it does not (the queue's delay will honour it instead).
     """
@@ -80,7 +79,7 @@ def sink_retry(
         hint = getattr(state.outcome.exception(), "retry_after", None) if state.outcome else None
         if hint:
             return float(hint)
-        return tenacity.wait_random_exponential(multiplier=_backoff_base, max=max_wait)(state)
+        return tenacity.wait_random_exponential(multiplier=base, max=max_wait)(state)
 
     def stop(state: tenacity.RetryCallState) -> bool:
         hint = getattr(state.outcome.exception(), "retry_after", None) if state.outcome else None
@@ -88,7 +87,7 @@ def sink_retry(
 
     def log(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        logger.warning("sink retry", extra={"sink": sink, "attempt": state.attempt_number, "reason": str(exc)})
+        logger.warning("service retry", extra={"service": service, "attempt": state.attempt_number, "reason": str(exc)})
 
     kwargs: dict[str, Any] = {
         "retry": tenacity.retry_if_exception_type(TransientError),

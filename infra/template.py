@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import names
-from chalicelib.flows import MAIL, SLACK
+from chalicelib.queues import MAIL, SLACK
 from infra import redrive
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from typing import Any
 from chalicelib.domain.customer import normalise_email
 from chalicelib.domain.precedence import Clock
 from chalicelib.errors import ConfigurationError
-from chalicelib.runtime.aws import AwsClients, aws_error
+from chalicelib.infra.aws import AwsClients, aws_error
 
 PREFIX = "clock#"
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from chalicelib.errors import ConfigurationError, HubError, TransientError
-from chalicelib.runtime.aws import AwsClients, aws_error, error_code
+from chalicelib.errors import TransientError
+from chalicelib.infra.aws import AwsClients, ConditionFailed, HubTable, error_code
 
 COUNTER_KEY = "counter#mail-sent"
 
@@ -30,24 +30,19 @@ class DynamoMailLog:
     """
 
     def __init__(self, table_name: str, *, timeout: float = 10.0, clients: AwsClients | None = None) -> None:
-        if not table_name:
-            raise ConfigurationError("HUB_TABLE is not set: the mail log needs the hub's DynamoDB table")
-        self.table_name = table_name
-        self._clients = clients or AwsClients(timeout)
+        self.table = HubTable(table_name, clients or AwsClients(timeout), "the mail log")
+        self.table_name = self.table.name
+        self._key = HubTable.key
 
     @property
     def _ddb(self) -> Any:
-        return self._clients.get("dynamodb")
+        return self.table.client
 
-    @staticmethod
-    def _key(value: str) -> dict[str, dict[str, str]]:
-        return {"id": {"S": value}}
+    def _errors(self) -> Any:
+        return self.table.errors("mail log")
 
     def _get(self, key: str) -> dict[str, Any] | None:
-        try:
-            return self._ddb.get_item(TableName=self.table_name, Key=self._key(key), ConsistentRead=True).get("Item")
-        except Exception as exc:
-            raise aws_error(exc, f"mail log (table {self.table_name})") from exc
+        return self.table.get(key, "mail log")
 
     def status(self, email: str, campaign: str) -> str | None:
         item = self._get(f"mail#{email}#{campaign}")
@@ -58,24 +53,23 @@ class DynamoMailLog:
         the lease; else the item says whether it was `sent` or is `busy`."""
         now = time.time()
         try:
-            self._ddb.update_item(
-                TableName=self.table_name,
-                Key=self._key(f"mail#{email}#{campaign}"),
-                UpdateExpression="SET #s = :sending, updated_at = :now",
-                ConditionExpression=(
-                    "attribute_not_exists(#s) OR (#s <> :sent AND (#s <> :sending OR updated_at < :stale))"
-                ),
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":sending": {"S": "sending"},
-                    ":sent": {"S": "sent"},
-                    ":now": {"N": str(now)},
-                    ":stale": {"N": str(now - lease_seconds)},
-                },
-            )
-        except Exception as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise aws_error(exc, f"mail log (table {self.table_name})") from exc
+            with self._errors():
+                self._ddb.update_item(
+                    TableName=self.table_name,
+                    Key=self._key(f"mail#{email}#{campaign}"),
+                    UpdateExpression="SET #s = :sending, updated_at = :now",
+                    ConditionExpression=(
+                        "attribute_not_exists(#s) OR (#s <> :sent AND (#s <> :sending OR updated_at < :stale))"
+                    ),
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":sending": {"S": "sending"},
+                        ":sent": {"S": "sent"},
+                        ":now": {"N": str(now)},
+                        ":stale": {"N": str(now - lease_seconds)},
+                    },
+                )
+        except ConditionFailed:
             return "sent" if self.status(email, campaign) == "sent" else "busy"
         return "claimed"
 
@@ -84,7 +78,7 @@ class DynamoMailLog:
         counter goes up in the same transaction; a repeated mark does not count again."""
         key = self._key(f"mail#{email}#{campaign}")
         now = {"N": str(time.time())}
-        try:
+        with self._errors():
             if status == "sent":
                 try:
                     self._ddb.transact_write_items(
@@ -129,14 +123,10 @@ class DynamoMailLog:
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":s": {"S": status}, ":now": now},
             )
-        except HubError:
-            raise
-        except Exception as exc:
-            raise aws_error(exc, f"mail log (table {self.table_name})") from exc
 
     def suppress(self, email: str) -> None:
         """Record an unsubscribe; the first one's time is kept."""
-        try:
+        with self._errors():
             self._ddb.update_item(
                 TableName=self.table_name,
                 Key=self._key(f"suppress#{email}"),
@@ -144,8 +134,6 @@ class DynamoMailLog:
                 ExpressionAttributeNames={"#at": "at"},
                 ExpressionAttributeValues={":now": {"N": str(time.time())}},
             )
-        except Exception as exc:
-            raise aws_error(exc, f"mail log (table {self.table_name})") from exc
 
     def is_suppressed(self, email: str) -> bool:
         return self._get(f"suppress#{email}") is not None
@@ -156,11 +144,7 @@ class DynamoMailLog:
 
     def ping(self) -> str:
         """Raise when the table does not answer; else a short description."""
-        try:
-            table = self._ddb.describe_table(TableName=self.table_name)["Table"]
-        except Exception as exc:
-            raise aws_error(exc, f"mail log (table {self.table_name})") from exc
-        return f"DynamoDB table {self.table_name} ({table.get('TableStatus', '?')})"
+        return self.table.describe()
 
 
 def _reasons(exc: BaseException) -> str:

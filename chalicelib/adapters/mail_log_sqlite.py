@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from chalicelib.runtime.embedded.db import Database
+from chalicelib.infra.sqlite import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS mail_log (

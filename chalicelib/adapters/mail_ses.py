@@ -9,20 +9,17 @@ created on first use, never at import, so cold starts that send no mail do not p
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from email.utils import parseaddr
 from typing import Any
 
-from chalicelib.adapters.error_mapping import ErrorMapper
 from chalicelib.adapters.mime import to_mime
-from chalicelib.errors import ConfigurationError, PermanentError, TransientError
+from chalicelib.errors import ConfigurationError
+from chalicelib.infra.aws import AwsClients, AwsErrors
 from chalicelib.ports import Email
-from chalicelib.retry import parse_retry_after, sink_retry
+from chalicelib.retry import service_retry
 from chalicelib.settings import Settings
 
-THROTTLED = {"TooManyRequestsException", "ThrottlingException", "Throttling", "LimitExceededException"}
-SERVER_SIDE = {"InternalFailure", "InternalServerError", "ServiceUnavailable", "ServiceUnavailableException"}
 # What an operator must fix in AWS or in the settings: retrying cannot help.
 CONFIGURATION = {
     "MailFromDomainNotVerifiedException": "the MAIL FROM domain of {sender} is not verified in SES",
@@ -50,32 +47,23 @@ class SesMailer:
         self.sender_address = parseaddr(settings.mail_from)[1]
         if "@" not in self.sender_address:
             raise ConfigurationError(f"MAIL_FROM has no email address: {settings.mail_from!r}")
-        self.timeout = settings.http_timeout
-        self._client: Any = None
-        self._lock = threading.Lock()
-        self._send = sink_retry("ses", sleep=sleep)(self._send_once)
+        # One retry policy, ours (service_retry then the queue), not two stacked.
+        self._clients = AwsClients(settings.http_timeout, attempts=1)
+        self._send = service_retry("ses", base=settings.retry_base, sleep=sleep)(self._send_once)
+
+    @property
+    def _client(self) -> Any:
+        """The sesv2 client once made (None before the first call)."""
+        return self._clients.peek("sesv2")
 
     def _ses(self) -> Any:
-        """The sesv2 client, created once (boto3's default session is not thread-safe)."""
-        with self._lock:
-            if self._client is None:
-                import boto3
-                from botocore.config import Config
-                from botocore.exceptions import NoRegionError
+        """The sesv2 client, created on first use, once."""
+        with self._errors():
+            return self._clients.get("sesv2")
 
-                config = Config(
-                    connect_timeout=self.timeout,
-                    read_timeout=self.timeout,
-                    # One retry policy, ours (sink_retry then the queue), not two stacked.
-                    retries={"mode": "standard", "total_max_attempts": 1},
-                )
-                try:
-                    self._client = boto3.client("sesv2", config=config)
-                except NoRegionError as exc:
-                    raise ConfigurationError(
-                        "SES needs an AWS region: set AWS_DEFAULT_REGION (Lambda sets it itself)"
-                    ) from exc
-            return self._client
+    def _errors(self) -> AwsErrors:
+        hints = {code: what.format(sender=self.sender_address) for code, what in CONFIGURATION.items()}
+        return AwsErrors("SES", hints)
 
     def send(self, email: Email) -> None:
         """Send one email, retrying throttling and server errors a few times before raising them."""
@@ -83,7 +71,7 @@ class SesMailer:
 
     def _send_once(self, email: Email) -> None:
         raw = to_mime(email, self.sender).as_bytes()
-        with _SesErrors(self):
+        with self._errors():
             self._ses().send_email(
                 FromEmailAddress=self.sender_address,
                 Destination={"ToAddresses": [email.to]},
@@ -95,7 +83,7 @@ class SesMailer:
         client = self._ses()
         domain = self.sender_address.rsplit("@", 1)[-1]
         for identity in (self.sender_address, domain):
-            with _SesErrors(self):
+            with self._errors():
                 try:
                     found = client.get_email_identity(EmailIdentity=identity)
                 except client.exceptions.NotFoundException:
@@ -109,46 +97,3 @@ class SesMailer:
             f"MAIL_FROM {self.sender_address}: neither the address nor {domain} is an SES identity "
             f"in {client.meta.region_name}: verify one in SES"
         )
-
-
-class _SesErrors(ErrorMapper):
-    """Maps botocore errors to the hub's error kinds."""
-
-    def __init__(self, mailer: SesMailer) -> None:
-        self.mailer = mailer
-
-    def _map(self, exc: BaseException) -> Exception | None:
-        from botocore.exceptions import (
-            BotoCoreError,
-            ClientError,
-            ConnectionError,
-            HTTPClientError,
-            NoCredentialsError,
-            NoRegionError,
-            ParamValidationError,
-            PartialCredentialsError,
-        )
-
-        if isinstance(exc, ClientError):
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", ""))
-            message = str(error.get("Message", ""))[:200]
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-            if code in THROTTLED or code in SERVER_SIDE or status == 429 or status >= 500:
-                retry_after = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("retry-after")
-                return TransientError(f"SES {code or status}: {message}", retry_after=parse_retry_after(retry_after))
-            if code in CONFIGURATION:
-                what = CONFIGURATION[code].format(sender=self.mailer.sender_address)
-                return ConfigurationError(f"SES {code}: {what} ({message})")
-            return PermanentError(f"SES {code or status} refused the email: {message}")
-        if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-            return ConfigurationError(f"SES: no usable AWS credentials ({exc})")
-        if isinstance(exc, NoRegionError):
-            return ConfigurationError("SES needs an AWS region: set AWS_DEFAULT_REGION (Lambda sets it itself)")
-        if isinstance(exc, ParamValidationError):  # this email's data, not the service
-            return PermanentError(f"SES refused the request's parameters: {exc}")
-        if isinstance(exc, ConnectionError | HTTPClientError):  # endpoint down, timeouts, resets
-            return TransientError(f"SES unreachable: {type(exc).__name__}: {exc}")
-        if isinstance(exc, BotoCoreError):  # e.g. credentials not fetched from the container: retry
-            return TransientError(f"SES client error: {type(exc).__name__}: {exc}")
-        return None

@@ -17,11 +17,10 @@ from collections.abc import Callable
 from email.utils import parseaddr
 from urllib.parse import unquote, urlsplit
 
-from chalicelib.adapters.error_mapping import ErrorMapper
 from chalicelib.adapters.mime import to_mime
-from chalicelib.errors import ConfigurationError, PermanentError, TransientError
+from chalicelib.errors import ConfigurationError, ErrorMapper, PermanentError, TransientError
 from chalicelib.ports import Email
-from chalicelib.retry import sink_retry
+from chalicelib.retry import service_retry
 from chalicelib.settings import Settings
 
 DEFAULT_PORTS = {"smtp": 587, "smtps": 465}  # submission ports: Lambda blocks outbound 25
@@ -64,7 +63,7 @@ class SmtpMailer:
         if "@" not in self.envelope_from:
             raise ConfigurationError(f"MAIL_FROM has no email address: {settings.mail_from!r}")
         self.timeout = settings.http_timeout
-        self._send = sink_retry("smtp", sleep=sleep)(self._send_once)
+        self._send = service_retry("smtp", base=settings.retry_base, sleep=sleep)(self._send_once)
 
     @property
     def _where(self) -> str:

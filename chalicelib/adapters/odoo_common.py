@@ -8,7 +8,7 @@ exist once.
 
 Retries (why reads and writes differ): Odoo has no unique constraint on
 `client_order_ref`, and each call is its own transaction. A read, or `action_confirm`
-(which this module makes safe to repeat), is retried in place with `sink_retry`. A
+(which this module makes safe to repeat), is retried in place with `service_retry`. A
 `create` is sent once: when its answer is lost (a reset or a timeout after sending) the
 record may well exist, so the adapter raises `TransientError` and the queue runs the
 flow again, which searches by reference (or email) before creating anything.
@@ -24,7 +24,7 @@ from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.errors import ConfigurationError, HubError, PermanentError, TransientError
 from chalicelib.logs import logger
 from chalicelib.ports import StockOrder
-from chalicelib.retry import sink_retry
+from chalicelib.retry import service_retry
 from chalicelib.settings import Settings
 
 # The old name, still imported by odoo_json2 and odoo_xmlrpc: one function, chalicelib.retry's.
@@ -97,7 +97,7 @@ class OdooStock:
         # calls (find, create, re-check, confirm). Odoo archives partners rather than
         # deleting them, and an archived partner still takes orders.
         self._partners: dict[str, int] = {}
-        self._call_with_retries = sink_retry("odoo", sleep=sleep)(self.call)
+        self._call_with_retries = service_retry("odoo", base=settings.retry_base, sleep=sleep)(self.call)
 
     # --- the protocol ----------------------------------------------------------------
 

@@ -22,7 +22,7 @@ customer's cells over another customer's row. What is left is the gap between th
 and the write (one round trip).
 
 Errors: 429, 5xx, timeouts and dropped connections are `TransientError` (429 carries
-`Retry-After`), retried a few times by `sink_retry("sheets")`; each retry redoes the whole
+`Retry-After`), retried a few times by `service_retry("sheets")`; each retry redoes the whole
 operation, reading the sheet again first, so a write whose answer was lost is not done
 twice. 401/403/404 are `ConfigurationError`s saying what to fix. gspread's
 `BackOffHTTPClient` is not used: in 6.2.1 it retries 429/5xx without end.
@@ -43,7 +43,7 @@ from chalicelib.errors import ConfigurationError, HubError, PermanentError, Tran
 from chalicelib.infra.token_bucket import LocalBuckets, Rate, TokenBuckets
 from chalicelib.logs import logger
 from chalicelib.ports import CustomerRows
-from chalicelib.retry import parse_retry_after, sink_retry
+from chalicelib.retry import parse_retry_after, service_retry
 
 if TYPE_CHECKING:
     from gspread import Client, Worksheet
@@ -144,7 +144,7 @@ class GoogleSheet:
         self._worksheet: Worksheet | None = None
         self._row1: list[str] | None = None  # row 1 as last read
         self._columns: dict[str, int] = {}  # lower-cased header -> 1-based column
-        self._retry = sink_retry("sheets", sleep=lambda seconds: _sleep(seconds))
+        self._retry = service_retry("sheets", base=settings.retry_base, sleep=lambda seconds: _sleep(seconds))
 
     # --- the port ---------------------------------------------------------------------
 
@@ -244,14 +244,14 @@ class GoogleSheet:
             ws.append_rows(
                 [line], value_input_option=RAW, insert_data_option=InsertDataOption.insert_rows, table_range="A1"
             )
-            logger.info("sheet row added", extra={"sink": "sheets"})
+            logger.info("sheet row added", extra={"service": "sheets"})
             return True
         self._check_row_holds(ws, row, email)
         ws.batch_update(
             [{"range": rng, "values": [values]} for rng, values in self._row_ranges(row, by_column)],
             value_input_option=RAW,
         )
-        logger.info("sheet row updated", extra={"sink": "sheets", "row": row})
+        logger.info("sheet row updated", extra={"service": "sheets", "row": row})
         return bool(appended)
 
     def _load(self, keys: list[str], ids: list[str]) -> tuple[CustomerRows, dict[str, int]]:
@@ -311,7 +311,7 @@ class GoogleSheet:
             ws.append_rows(
                 lines, value_input_option=RAW, insert_data_option=InsertDataOption.insert_rows, table_range="A1"
             )
-        logger.info("sheet rows written", extra={"sink": "sheets", "added": len(lines), "updated": len(updates)})
+        logger.info("sheet rows written", extra={"service": "sheets", "added": len(lines), "updated": len(updates)})
 
     @staticmethod
     def _first_rows(
@@ -371,7 +371,7 @@ class GoogleSheet:
             except WorksheetNotFound:
                 try:
                     ws = spreadsheet.add_worksheet(self._title, rows=NEW_WORKSHEET_ROWS, cols=NEW_WORKSHEET_COLS)
-                    logger.info("worksheet created", extra={"sink": "sheets", "worksheet": self._title})
+                    logger.info("worksheet created", extra={"service": "sheets", "worksheet": self._title})
                     self._set_row1([])
                 except APIError as exc:  # another container created it first
                     if exc.response.status_code != 400 or "already exists" not in str(exc):
@@ -408,7 +408,7 @@ class GoogleSheet:
             [{"range": f"{column_letter(first)}1:{column_letter(last)}1", "values": [missing]}],
             value_input_option=RAW,
         )
-        logger.info("sheet headers added", extra={"sink": "sheets", "headers": missing})
+        logger.info("sheet headers added", extra={"service": "sheets", "headers": missing})
         self._set_row1([*self._row1, *missing])
 
     def _ensure_columns(self, ws: Worksheet, needed: int) -> None:
@@ -455,7 +455,7 @@ class GoogleSheet:
             head, *columns = ws.batch_get(["1:1", *(f"{x}:{x}" for x in letters)], value_render_option=FORMATTED)
             row1 = [str(v) for v in (head[0] if head else [])]
             if row1 != self._row1:
-                logger.info("sheet headers changed", extra={"sink": "sheets"})
+                logger.info("sheet headers changed", extra={"service": "sheets"})
                 self._set_row1(row1)
                 if write:
                     self._ensure_headers(ws)
@@ -530,7 +530,7 @@ class GoogleSheet:
         from gspread.http_client import HTTPClient
 
         try:
-            # HTTPClient, not BackOffHTTPClient: ours are the bounded retries of sink_retry
+            # HTTPClient, not BackOffHTTPClient: ours are the bounded retries of service_retry
             client = gspread.service_account_from_dict(info, scopes=list(SCOPES), http_client=HTTPClient)
         except ValueError:  # a malformed private key; never quote it
             raise ConfigurationError(

@@ -18,9 +18,8 @@ from http.client import HTTPException
 from typing import Any
 from urllib.parse import urlsplit
 
-from chalicelib.adapters.error_mapping import ErrorMapper
-from chalicelib.errors import ConfigurationError, PermanentError, TransientError
-from chalicelib.retry import parse_retry_after, sink_retry
+from chalicelib.errors import ConfigurationError, ErrorMapper, PermanentError, TransientError
+from chalicelib.retry import parse_retry_after, service_retry
 from chalicelib.settings import Settings
 
 # The token is wrong, revoked or lacks a scope: an operator must fix SLACK_BOT_TOKEN.
@@ -38,7 +37,7 @@ AUTH_ERRORS = {
 CHANNEL_ERRORS = {"channel_not_found", "not_in_channel", "is_archived"}
 SERVER_ERRORS = {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 # The WebClient's own 429 retry waits at most this long; a longer Retry-After goes back
-# to sink_retry/the queue, whose delays honour it without holding a Lambda for minutes.
+# to service_retry/the queue, whose delays honour it without holding a Lambda for minutes.
 MAX_RATE_LIMIT_WAIT = 8.0
 # Where Slack's own response_urls point (https://hooks.slack.com/commands/...).
 SLACK_HOOKS_ORIGIN = ("https", "hooks.slack.com", 443)
@@ -100,8 +99,8 @@ class SlackWeb:
         api_origin = _origin(self.api_url)
         # an API URL without a host (mis-set) must not make host-less response_urls acceptable
         self._response_origins = {SLACK_HOOKS_ORIGIN} | ({api_origin} if api_origin and api_origin[1] else set())
-        self._post = sink_retry("slack", sleep=sleep)(self._post_once)
-        self._respond = sink_retry("slack", sleep=sleep)(self._respond_once)
+        self._post = service_retry("slack", base=settings.retry_base, sleep=sleep)(self._post_once)
+        self._respond = service_retry("slack", base=settings.retry_base, sleep=sleep)(self._respond_once)
 
     @property
     def client(self) -> Any:

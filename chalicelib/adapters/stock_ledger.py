@@ -12,8 +12,8 @@ import time
 from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer
 from chalicelib.errors import PermanentError
+from chalicelib.infra.sqlite import Database
 from chalicelib.ports import StockOrder
-from chalicelib.runtime.embedded.db import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stock_partners (

@@ -1,6 +1,6 @@
 """The queue consumer both runtimes share: one SQS batch in, partial failures out.
 
-For each record: rebuild the event, run its flow. Each sink already retried its own
+For each record: rebuild the event, run its flow. Each adapter already retried its own
 transient errors (`chalicelib.retry`); what still fails is handed back to the queue
 with a longer visibility delay (honouring a server's `Retry-After`), as the
 `RedeliveryPolicy` says; once it has kept failing for `HUB_GIVE_UP_AFTER` (24 h), or
@@ -23,6 +23,7 @@ from chalicelib.domain import events as ev
 from chalicelib.domain.validation import redact
 from chalicelib.errors import PermanentError
 from chalicelib.logs import logger
+from chalicelib.ports import DeadLetters, Ports, Queue
 from chalicelib.redelivery import RedeliveryPolicy, describe, first_received_at
 
 _ADAPTERS = str(Path(__file__).resolve().parent.parent / "adapters")
@@ -53,15 +54,15 @@ def remaining_seconds(sqs_event: Any) -> float | None:
 
 def consume(
     sqs_event: Any,
-    ports: flows.Ports,
-    queue: Any,
+    ports: Ports,
     policy: RedeliveryPolicy | None = None,
     reserve_seconds: float = 0.0,
 ) -> dict[str, list[dict[str, str]]]:
     """Process one SQS batch (a Chalice `SQSEvent`); returns Lambda's partial batch response.
 
-    `queue` is the runtime's queue, for `dead_letter` and `retry_later`; `policy` says
-    how long to wait before a failed record's next delivery, and when to give up.
+    Failed deliveries go back through `ports.queue.retry_later`, or to `ports.dead_letters`;
+    `policy` says how long to wait before a failed record's next delivery, and when to
+    give up.
     `reserve_seconds` is one record's worst case: the batch is carried in chunks that
     finish in the invocation's time left even if every record is that slow, and the
     records no chunk can take are handed back untouched and reported as failures, so
@@ -89,11 +90,11 @@ def consume(
     failures = []
     for item in records:
         if item.untouched:
-            queue.retry_later(item.source, item.record.receipt_handle, UNTOUCHED_DELAY)
+            ports.queue.retry_later(item.source, item.record.receipt_handle, UNTOUCHED_DELAY)
             failures.append({"itemIdentifier": item.message_id})
         elif item.failure is None:
             logger.info("processed", extra={"event_id": item.event_id, "queue": item.source, "kind": item.kind})
-        elif _settle_failure(item, queue, policy):
+        elif _settle_failure(item, ports, policy):
             failures.append({"itemIdentifier": item.message_id})
     return {"batchItemFailures": failures}
 
@@ -132,13 +133,13 @@ def _in_time(items: list[_Record], sqs_event: Any, reserve_seconds: float) -> It
         yield chunk
 
 
-def _settle_failure(item: _Record, queue: Any, policy: RedeliveryPolicy) -> bool:
+def _settle_failure(item: _Record, ports: Ports, policy: RedeliveryPolicy) -> bool:
     """Park a failed record, or hide it for its next delivery; True when it will be retried."""
     exc = item.failure
     assert exc is not None
     body = item.record.body
     if isinstance(exc, PermanentError):
-        _dead_letter(queue, item.source, item.message_id, body, str(exc), failing_step(exc, item.kind))
+        _dead_letter(ports.dead_letters, item.source, item.message_id, body, str(exc), failing_step(exc, item.kind))
         return False
     # Transient, or a bug: both deserve a retry, then a dead letter.
     reason = f"{type(exc).__name__}: {exc}"
@@ -147,13 +148,13 @@ def _settle_failure(item: _Record, queue: Any, policy: RedeliveryPolicy) -> bool
     if policy.gives_up(first):
         failing = describe(policy.failing_for(first))
         reason = f"gave up after failing for {failing} ({receives} deliveries): {reason}"
-        _dead_letter(queue, item.source, item.message_id, body, reason, failing_step(exc, item.kind))
+        _dead_letter(ports.dead_letters, item.source, item.message_id, body, reason, failing_step(exc, item.kind))
         return False
     delay = policy.delay(receives, getattr(exc, "retry_after", None))
     logger.warning(
         "will retry", extra={"message_id": item.message_id, "reason": reason, "kind": item.kind, "delay": delay}
     )
-    queue.retry_later(item.source, item.record.receipt_handle, delay)
+    ports.queue.retry_later(item.source, item.record.receipt_handle, delay)
     return True
 
 
@@ -161,7 +162,7 @@ class BatchItemsFailed(Exception):
     """Some records of a batch failed; they go back to the queue, the others are done."""
 
 
-def settle_partial_batch(sqs_event: Any, response: dict[str, list[dict[str, str]]], queue: Any) -> None:
+def settle_partial_batch(sqs_event: Any, response: dict[str, list[dict[str, str]]], queue: Queue) -> None:
     """Make a partial batch failure safe in Lambda without `ReportBatchItemFailures`.
 
     Chalice never sets `FunctionResponseTypes: [ReportBatchItemFailures]` on its SQS
@@ -195,7 +196,7 @@ def _parse(raw: str) -> dict[str, Any]:
 MAX_REASON = 1000
 
 
-def _dead_letter(queue: Any, source: str, message_id: str, raw_body: str, reason: str, step: str) -> None:
+def _dead_letter(letters: DeadLetters, source: str, message_id: str, raw_body: str, reason: str, step: str) -> None:
     """Keep the message (it must stay replayable) with a reason free of email addresses:
     a provider's error may quote the recipient, and reasons are shown in Slack and logs."""
     reason = redact(reason[:MAX_REASON])
@@ -205,5 +206,5 @@ def _dead_letter(queue: Any, source: str, message_id: str, raw_body: str, reason
         body = {"unreadable": raw_body}
     if not isinstance(body, dict):
         body = {"unreadable": raw_body}
-    queue.dead_letter(source, body, reason, step, message_id=message_id)
+    letters.park(source, body, reason, step, message_id=message_id)
     logger.error("dead-lettered", extra={"queue": source, "message_id": message_id, "reason": reason, "step": step})

@@ -7,7 +7,7 @@ record goes INPROGRESS before the events are queued and COMPLETED after, so:
 - a crash between the two leaves an INPROGRESS record whose short in-progress expiry
   lets the sender's retry queue the delivery. If the first attempt had queued before it
   died, the embedded queue's dedupe id absorbs the double; on standard SQS the
-  idempotent sinks do (customer by email, order by invoice id, mail by campaign).
+  idempotent steps do (customer by email, order by invoice id, mail by campaign).
 The same code runs in both runtimes; only the persistence layer differs.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain import events as ev
-from chalicelib.flows import queue_for
 from chalicelib.ports import Queue
+from chalicelib.queues import queue_for
 
 # Stripe retries for 3 days: a key must outlive that.
 KEY_LIFETIME_SECONDS = 7 * 24 * 3600
@@ -28,6 +28,11 @@ IN_PROGRESS_SECONDS = 10
 
 class DoorBusy(Exception):
     """The same delivery is being queued right now; the sender should retry."""
+
+
+class DoorClosed(Exception):
+    """The queue (or the door's key store) could not take the delivery; the sender should
+    retry. Chained to the underlying error, which the caller logs."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,9 @@ class Door:
     def accept(self, key: str, events: list[ev.Event]) -> bool:
         """Queue `events` once for delivery `key`. True when queued now, False for a duplicate.
 
-        Raises `DoorBusy` while the same key is in flight, and the queue's own error when
-        it cannot take the events (the key is then released, so a retry is welcome).
+        Raises `DoorBusy` while the same key is in flight, and `DoorClosed` when the
+        queue or the key store cannot take the events (the key is then released, so a
+        retry is welcome).
         """
         from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
@@ -84,4 +90,6 @@ class Door:
             result = self._enqueue_once(delivery=delivery)
         except IdempotencyAlreadyInProgressError as exc:
             raise DoorBusy(key) from exc
+        except Exception as exc:
+            raise DoorClosed(key) from exc
         return not result.get("duplicate", False)

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib import flows
 from chalicelib.domain import events as ev
 from chalicelib.domain.catalog import Catalog
 from chalicelib.errors import ConfigurationError, TransientError
+from chalicelib.ports import Ports
 from chalicelib.redelivery import (
     MAX_DELAY,
     MAX_GIVE_UP_AFTER,
@@ -26,7 +26,7 @@ from chalicelib.redelivery import (
     RedeliveryPolicy,
     most_deliveries,
 )
-from tests.unit.fakes import FakeMailer, FakeNotifier, FakeSheet, FakeStock, build_ports
+from tests.unit.port_fakes import FakeMailer, FakeNotifier, FakeSheet, FakeStock, build_ports
 
 REGION = "eu-west-1"
 PREFIX = "test-hub-"
@@ -44,7 +44,7 @@ def aws(monkeypatch):
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     from moto import mock_aws
 
-    from chalicelib.runtime.aws import create_resources
+    from chalicelib.infra.aws import create_resources
 
     with mock_aws():
         yield create_resources(PREFIX, TABLE)
@@ -52,9 +52,21 @@ def aws(monkeypatch):
 
 @pytest.fixture
 def queue(aws):
-    from chalicelib.runtime.aws_queue import SqsQueue
+    from chalicelib.runtime.aws.queue import SqsQueue
 
-    return SqsQueue(PREFIX, TABLE)
+    return SqsQueue(PREFIX)
+
+
+def dead_letters_on(queue: Any) -> Any:
+    from chalicelib.infra.aws import AwsClients, HubTable
+    from chalicelib.runtime.aws.dead_letters import SqsDeadLetters
+
+    return SqsDeadLetters(queue, HubTable(TABLE, AwsClients(), "the dead letters"))
+
+
+@pytest.fixture
+def letters(queue):
+    return dead_letters_on(queue)
 
 
 @pytest.fixture
@@ -104,28 +116,29 @@ def signed_up(event_id: str, email: str, consent: bool = True) -> dict[str, Any]
 
 def test_no_client_is_made_before_first_use(monkeypatch):
     from chalicelib.adapters.mail_log_dynamodb import DynamoMailLog
-    from chalicelib.runtime.aws_queue import SqsQueue
+    from chalicelib.runtime.aws.queue import SqsQueue
 
     # Outside any mock and with no region: construction must not touch boto3 at all.
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     monkeypatch.delenv("AWS_REGION", raising=False)
-    queue, log = SqsQueue(PREFIX, TABLE), DynamoMailLog(TABLE)
-    assert queue._clients._clients == {}
-    assert log._clients._clients == {}
+    queue, log = SqsQueue(PREFIX), DynamoMailLog(TABLE)
+    letters = dead_letters_on(queue)
+    for clients in (queue.addresses.clients, letters.table._clients, log.table._clients):
+        assert [clients.peek(s) for s in ("sqs", "dynamodb")] == [None, None]
 
 
 def test_a_table_is_required():
     from chalicelib.adapters.mail_log_dynamodb import DynamoMailLog
-    from chalicelib.runtime.aws_queue import SqsQueue
+    from chalicelib.infra.aws import AwsClients, HubTable
 
     with pytest.raises(ConfigurationError, match="HUB_TABLE"):
-        SqsQueue(PREFIX, "")
+        HubTable("", AwsClients(), "the dead letters")
     with pytest.raises(ConfigurationError, match="HUB_TABLE"):
         DynamoMailLog("")
 
 
 def test_create_resources_is_idempotent_and_sets_redrive_and_ttl(aws):
-    from chalicelib.runtime.aws import create_resources
+    from chalicelib.infra.aws import create_resources
 
     again = create_resources(PREFIX, TABLE, visibility_timeout=120)
     assert again["queues"] == aws["queues"]
@@ -144,10 +157,10 @@ def test_create_resources_is_idempotent_and_sets_redrive_and_ttl(aws):
 
 
 def test_a_missing_queue_is_a_configuration_error(aws):
-    from chalicelib.runtime.aws_queue import SqsQueue
+    from chalicelib.runtime.aws.queue import SqsQueue
 
     with pytest.raises(ConfigurationError, match="create_resources"):
-        SqsQueue("other-prefix-", TABLE).send("signups", {"kind": "x"}, "d1")
+        SqsQueue("other-prefix-").send("signups", {"kind": "x"}, "d1")
 
 
 # --- the Queue port -------------------------------------------------------------------
@@ -191,10 +204,10 @@ def test_retry_later_is_best_effort(queue):
     assert receive(f"{PREFIX}slack") == []
 
 
-def test_depth_counts_each_queue_and_dead_letter_queue(queue):
+def test_depth_counts_each_queue_and_dead_letter_queue(queue, letters):
     queue.send("payments", {"kind": "x"}, "a")
     queue.send("payments", {"kind": "x"}, "b")
-    queue.dead_letter("mail", {"kind": "x"}, "bad", "step", message_id="m")
+    letters.park("mail", {"kind": "x"}, "bad", "step", message_id="m")
     depth = queue.depth()
     assert depth["payments"] == 2
     assert depth["mail-dlq"] == 1
@@ -204,9 +217,9 @@ def test_depth_counts_each_queue_and_dead_letter_queue(queue):
 # --- dead letters -----------------------------------------------------------------------
 
 
-def test_dead_letter_lands_in_the_dlq_with_its_reason_and_step(queue):
+def test_dead_letter_lands_in_the_dlq_with_its_reason_and_step(queue, letters):
     body = {"kind": "invoice_paid", "event_id": "in_1"}
-    queue.dead_letter(f"{PREFIX}payments", body, "no product BOX-X", "invoice_paid → odoo.create_order", "m-1")
+    letters.park(f"{PREFIX}payments", body, "no product BOX-X", "invoice_paid → odoo.create_order", "m-1")
     [message] = receive(f"{PREFIX}payments-dlq")
     attrs = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
     assert attrs == {
@@ -218,39 +231,39 @@ def test_dead_letter_lands_in_the_dlq_with_its_reason_and_step(queue):
     assert json.loads(message["Body"]) == body
 
 
-def test_dead_letter_is_idempotent_on_the_message_id(queue):
-    queue.dead_letter("payments", {"kind": "x"}, "bad", "step", message_id="m-1")
-    queue.dead_letter("payments", {"kind": "x"}, "bad", "step", message_id="m-1")
+def test_dead_letter_is_idempotent_on_the_message_id(queue, letters):
+    letters.park("payments", {"kind": "x"}, "bad", "step", message_id="m-1")
+    letters.park("payments", {"kind": "x"}, "bad", "step", message_id="m-1")
     assert len(receive(f"{PREFIX}payments-dlq")) == 1
 
 
-def test_list_replay_and_discard(queue):
-    from chalicelib.runtime.aws_queue import letter_id
+def test_list_replay_and_discard(letters):
+    from chalicelib.dead_letters import letter_id
 
-    queue.dead_letter("payments", {"kind": "invoice_paid", "event_id": "in_1"}, "bad sku", "s1", message_id="m-1")
+    letters.park("payments", {"kind": "invoice_paid", "event_id": "in_1"}, "bad sku", "s1", message_id="m-1")
     time.sleep(0.002)  # SentTimestamp has millisecond resolution: make the order certain
-    queue.dead_letter("mail", {"kind": "marketing_due", "event_id": "mail:1"}, "rejected", "s2", message_id="m-2")
+    letters.park("mail", {"kind": "marketing_due", "event_id": "mail:1"}, "rejected", "s2", message_id="m-2")
 
-    letters = queue.list()
-    assert [(d.id, d.queue, d.reason, d.step) for d in letters] == [
+    listed = letters.list()
+    assert [(d.id, d.queue, d.reason, d.step) for d in listed] == [
         (letter_id("m-1"), "payments", "bad sku", "s1"),
         (letter_id("m-2"), "mail", "rejected", "s2"),
     ]
-    assert letters[0].body == {"kind": "invoice_paid", "event_id": "in_1"}
-    assert letters[0].failed_at <= letters[1].failed_at <= time.time()
-    assert [d.id for d in queue.list()] == [d.id for d in letters]  # listing hides nothing
+    assert listed[0].body == {"kind": "invoice_paid", "event_id": "in_1"}
+    assert listed[0].failed_at <= listed[1].failed_at <= time.time()
+    assert [d.id for d in letters.list()] == [d.id for d in listed]  # listing hides nothing
 
-    first, second = letters
-    assert queue.replay(first.id) is True
+    first, second = listed
+    assert letters.replay(first.id) is True
     [replayed] = receive(f"{PREFIX}payments", visibility=60)
     assert json.loads(replayed["Body"]) == first.body
     assert replayed["MessageAttributes"]["dedupe_id"]["StringValue"] == f"replay:{first.id}"
     assert receive(f"{PREFIX}payments-dlq") == []
-    assert queue.replay(first.id) is False
+    assert letters.replay(first.id) is False
     assert receive(f"{PREFIX}payments") == [], "a second replay queued the letter again"
 
-    assert queue.discard(second.id, "spam trap address") is True
-    assert queue.list() == []
+    assert letters.discard(second.id, "spam trap address") is True
+    assert letters.list() == []
     assert receive(f"{PREFIX}mail-dlq") == []
     record = ddb().get_item(TableName=TABLE, Key={"id": {"S": f"deadletter#{second.id}"}})["Item"]
     assert record["state"]["S"] == "discarded"
@@ -258,9 +271,9 @@ def test_list_replay_and_discard(queue):
     assert record["reason"]["S"] == "rejected"
     assert record["event_id"]["S"] == "mail:1"
     assert int(record["expiration"]["N"]) > time.time()
-    assert queue.discard(second.id, "again") is False
-    assert queue.replay(second.id) is False
-    assert queue.replay("000000000000") is False
+    assert letters.discard(second.id, "again") is False
+    assert letters.replay(second.id) is False
+    assert letters.replay("000000000000") is False
 
 
 def park_copy(queue_name: str, body: dict[str, Any], message_id: str) -> None:
@@ -274,40 +287,40 @@ def park_copy(queue_name: str, body: dict[str, Any], message_id: str) -> None:
     )
 
 
-def test_copies_of_one_letter_are_listed_once_and_replayed_once(queue):
+def test_copies_of_one_letter_are_listed_once_and_replayed_once(queue, letters):
     body = signed_up("fs-8", "cy@example.com")
     park_copy("signups", body, "m-8")
-    queue.dead_letter("signups", body, "bad", "s", message_id="m-8")  # the redelivery parks it again
+    letters.park("signups", body, "bad", "s", message_id="m-8")  # the redelivery parks it again
     assert len(receive(f"{PREFIX}signups-dlq")) == 2
-    [letter] = queue.list()
-    assert queue.replay(letter.id) is True
+    [letter] = letters.list()
+    assert letters.replay(letter.id) is True
     assert len(receive(f"{PREFIX}signups", visibility=60)) == 1
     assert receive(f"{PREFIX}signups") == []
     assert receive(f"{PREFIX}signups-dlq") == [], "a copy was left behind"
 
 
-def test_a_replay_in_progress_blocks_another_until_it_is_stale(queue):
-    queue.dead_letter("payments", {"kind": "x", "event_id": "in_7"}, "bad", "s", message_id="m-7")
-    [letter] = queue.list()
+def test_a_replay_in_progress_blocks_another_until_it_is_stale(queue, letters):
+    letters.park("payments", {"kind": "x", "event_id": "in_7"}, "bad", "s", message_id="m-7")
+    [letter] = letters.list()
     key = {"id": {"S": f"deadletter#{letter.id}"}}
     ddb().put_item(TableName=TABLE, Item={**key, "state": {"S": "replaying"}, "at": {"N": str(int(time.time()))}})
-    assert queue.replay(letter.id) is False
-    assert queue.discard(letter.id, "no") is False
-    assert [d.id for d in queue.list()] == [letter.id]  # still there, still listed
+    assert letters.replay(letter.id) is False
+    assert letters.discard(letter.id, "no") is False
+    assert [d.id for d in letters.list()] == [letter.id]  # still there, still listed
     ddb().put_item(TableName=TABLE, Item={**key, "state": {"S": "replaying"}, "at": {"N": str(int(time.time()) - 600)}})
-    assert queue.replay(letter.id) is True  # the claim of a replay that died is taken over
+    assert letters.replay(letter.id) is True  # the claim of a replay that died is taken over
     assert len(receive(f"{PREFIX}payments")) == 1
 
 
-def test_two_replays_racing_on_two_copies_queue_the_letter_once(queue):
+def test_two_replays_racing_on_two_copies_queue_the_letter_once(queue, letters):
     """Replay A holds one copy of a letter; before A claims it, replay B (another Lambda)
     takes a second copy and runs to the end. Only the DynamoDB claim stops A sending too."""
-    from chalicelib.runtime.aws_queue import SqsQueue
+    from chalicelib.runtime.aws.queue import SqsQueue
 
     body = signed_up("fs-9", "bo@example.com")
-    queue.dead_letter("signups", body, "bad", "s", message_id="m-9")
-    [letter] = queue.list()
-    other = SqsQueue(PREFIX, TABLE)  # its own clients: the hook below is A's only
+    letters.park("signups", body, "bad", "s", message_id="m-9")
+    [letter] = letters.list()
+    other = dead_letters_on(SqsQueue(PREFIX))  # its own clients: the hook below is A's only
     answers: list[bool] = []
 
     def b_runs_first(**_: Any) -> None:
@@ -315,29 +328,29 @@ def test_two_replays_racing_on_two_copies_queue_the_letter_once(queue):
             park_copy("signups", body, "m-9")
             answers.append(other.replay(letter.id))
 
-    queue._ddb.meta.events.register("before-call.dynamodb.UpdateItem", b_runs_first)
-    answers.append(queue.replay(letter.id))
+    letters._ddb.meta.events.register("before-call.dynamodb.UpdateItem", b_runs_first)
+    answers.append(letters.replay(letter.id))
     assert answers == [True, False]
     assert len(receive(f"{PREFIX}signups", visibility=60)) == 1
     assert receive(f"{PREFIX}signups") == [], "the letter was queued twice"
     assert receive(f"{PREFIX}signups-dlq") == []
 
 
-def test_a_copy_left_by_a_crashed_replay_is_deleted_not_queued(queue):
-    queue.dead_letter("signups", {"kind": "x"}, "bad", "s", message_id="m-3")
-    [letter] = queue.list()
+def test_a_copy_left_by_a_crashed_replay_is_deleted_not_queued(queue, letters):
+    letters.park("signups", {"kind": "x"}, "bad", "s", message_id="m-3")
+    [letter] = letters.list()
     # As if a replay had sent the message and died before deleting it from the DLQ.
     ddb().put_item(
         TableName=TABLE, Item={"id": {"S": f"deadletter#{letter.id}"}, "state": {"S": "replayed"}, "at": {"N": "1"}}
     )
-    assert queue.list() == []
-    assert queue.replay(letter.id) is False
+    assert letters.list() == []
+    assert letters.replay(letter.id) is False
     assert receive(f"{PREFIX}signups") == []
     assert receive(f"{PREFIX}signups-dlq") == []
 
 
-def test_a_message_moved_by_the_redrive_policy_is_a_dead_letter_too(queue):
-    from chalicelib.runtime.aws import create_resources
+def test_a_message_moved_by_the_redrive_policy_is_a_dead_letter_too(queue, letters):
+    from chalicelib.infra.aws import create_resources
 
     # Make the redrive fire on the second receive rather than the ninth.
     client = sqs()
@@ -353,10 +366,10 @@ def test_a_message_moved_by_the_redrive_policy_is_a_dead_letter_too(queue):
     queue.send("slack", {"kind": "notification", "event_id": "n-1", "text": "hi"}, "n-1")
     receive(f"{PREFIX}slack")
     assert receive(f"{PREFIX}slack") == []  # moved to the DLQ on this receive
-    [letter] = queue.list()
+    [letter] = letters.list()
     assert letter.queue == "slack"
     assert "moved by SQS" in letter.reason
-    assert queue.replay(letter.id) is True
+    assert letters.replay(letter.id) is True
     assert len(receive(f"{PREFIX}slack", visibility=30)) == 1
     create_resources(PREFIX, TABLE)  # and the redrive policy is restored
     policy = client.get_queue_attributes(QueueUrl=url(f"{PREFIX}slack"), AttributeNames=["RedrivePolicy"])
@@ -367,7 +380,7 @@ def test_a_message_moved_by_the_redrive_policy_is_a_dead_letter_too(queue):
 
 
 def test_the_door_queues_a_delivery_once_with_dynamodb_persistence(queue):
-    from chalicelib.runtime.aws import door_persistence
+    from chalicelib.runtime.aws.idempotency import door_persistence
     from chalicelib.runtime.door import Door
 
     door = Door(queue, door_persistence(TABLE))
@@ -470,22 +483,22 @@ def lambda_sqs_event(name: str, messages: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
-def test_the_shared_consumer_on_an_sqs_batch(queue, mail_log):
+def test_the_shared_consumer_on_an_sqs_batch(queue, mail_log, letters):
     from chalice.app import SQSEvent
 
     from chalicelib.adapters.clocks_dynamodb import DynamoClocks
+    from chalicelib.adapters.locks_dynamodb import DynamoLocks
     from chalicelib.runtime.consumer import consume
-    from chalicelib.runtime.locks import DynamoLocks
 
     sheet = FlakySheet("flaky@example.com")
-    ports = flows.Ports(
+    ports = Ports(
         sheet=sheet,
         stock=FakeStock(),
         mailer=FakeMailer(),
         notifier=FakeNotifier(),
         queue=queue,
         mail_log=mail_log,
-        dead_letters=queue,
+        dead_letters=letters,
         locks=DynamoLocks(TABLE),
         clocks=DynamoClocks(TABLE),
         catalog=Catalog.load(None),
@@ -505,7 +518,7 @@ def test_the_shared_consumer_on_an_sqs_batch(queue, mail_log):
     by_event = {json.loads(m["Body"])["event_id"]: m for m in messages}
     context = SimpleNamespace(function_name="chocohub-dev-on_signup", get_remaining_time_in_millis=lambda: 60_000)
 
-    result = consume(SQSEvent(lambda_sqs_event(f"{PREFIX}signups", messages), context), ports, queue)
+    result = consume(SQSEvent(lambda_sqs_event(f"{PREFIX}signups", messages), context), ports)
 
     # The transient failure is reported, and only it.
     assert result == {"batchItemFailures": [{"itemIdentifier": by_event["fs-flaky"]["MessageId"]}]}
@@ -515,7 +528,7 @@ def test_the_shared_consumer_on_an_sqs_batch(queue, mail_log):
         client.delete_message(QueueUrl=url(f"{PREFIX}signups"), ReceiptHandle=by_event[event_id]["ReceiptHandle"])
     assert receive(f"{PREFIX}signups") == [], "the transient failure was not hidden by retry_later"
     # The permanent failure went to the dead letters, under the logical queue name.
-    [letter] = queue.list()
+    [letter] = letters.list()
     assert letter.queue == "signups"
     assert letter.body["event_id"] == "fs-bad"
     assert "not an email address" in letter.reason
@@ -526,7 +539,7 @@ def test_the_shared_consumer_on_an_sqs_batch(queue, mail_log):
     assert json.loads(due["Body"])["kind"] == "marketing_due"
 
 
-def test_an_sqs_message_failing_since_its_first_receive_a_day_ago_is_parked(queue):
+def test_an_sqs_message_failing_since_its_first_receive_a_day_ago_is_parked(queue, letters):
     from chalice.app import SQSEvent
 
     from chalicelib.runtime.consumer import consume
@@ -535,23 +548,23 @@ def test_an_sqs_message_failing_since_its_first_receive_a_day_ago_is_parked(queu
     [message] = receive(f"{PREFIX}signups", visibility=0)
     first = int(message["Attributes"]["ApproximateFirstReceiveTimestamp"]) / 1000
     ports = build_ports(sheet=FlakySheet("flaky@example.com"))
-    ports.queue = ports.dead_letters = queue
+    ports.queue, ports.dead_letters = queue, letters
     event = SQSEvent(lambda_sqs_event(f"{PREFIX}signups", [message]), None)
 
     soon = RedeliveryPolicy(clock=lambda: first + 3600)
-    assert consume(event, ports, queue, soon)["batchItemFailures"]
-    assert queue.list() == []
+    assert consume(event, ports, soon)["batchItemFailures"]
+    assert letters.list() == []
 
     later = RedeliveryPolicy(clock=lambda: first + 24 * 3600 + 1)
-    assert consume(event, ports, queue, later) == {"batchItemFailures": []}
-    [letter] = queue.list()
+    assert consume(event, ports, later) == {"batchItemFailures": []}
+    [letter] = letters.list()
     assert letter.reason.startswith("gave up after failing for 24")
     assert first <= time.time()
 
 
 def test_a_customer_lock_is_held_once_and_a_dead_holders_lease_ends(aws, monkeypatch):
-    from chalicelib.runtime import locks
-    from chalicelib.runtime.locks import DynamoLocks
+    from chalicelib.adapters import locks_dynamodb as locks
+    from chalicelib.adapters.locks_dynamodb import DynamoLocks
 
     first, second = DynamoLocks(TABLE), DynamoLocks(TABLE)
     with first.hold("customer:a@x.co"):

@@ -368,7 +368,7 @@ def test_persistent_503_gives_up_with_transient_error_after_bounded_attempts(boo
 
 
 def test_a_long_retry_after_is_left_to_the_queue(book, sleeps, monkeypatch) -> None:
-    """A 429 asking for more than sink_retry's longest wait stops at once, carrying the hint."""
+    """A 429 asking for more than service_retry's longest wait stops at once, carrying the hint."""
     fake, _sid, sheet = book
     sheet.save(ANN)
     from tests.fakes import http
@@ -676,7 +676,7 @@ def test_a_batch_of_ten_sign_ups_through_the_consumer_stays_within_the_target(bo
 
     from chalicelib.domain import events as ev
     from chalicelib.runtime.consumer import consume
-    from tests.unit.fakes import build_ports
+    from tests.unit.port_fakes import build_ports
 
     fake, sid, sheet = book
     sheet.save(ANN)  # warm
@@ -692,7 +692,7 @@ def test_a_batch_of_ten_sign_ups_through_the_consumer_stays_within_the_target(bo
         for i in range(10)
     ]
 
-    spent = usage_of(fake, lambda: consume(SQSEvent({"Records": records}, None), ports, ports.queue))
+    spent = usage_of(fake, lambda: consume(SQSEvent({"Records": records}, None), ports))
 
     assert spent["read"] / 10 <= 0.2 and spent["write"] / 10 <= 0.2, spent
     assert len(data_rows(fake, sid)) == 11

@@ -27,7 +27,7 @@ def settings_for(fake: SlackFake, token: str | None = None, timeout: float = 5.0
 
 @pytest.fixture
 def sleeps() -> list[float]:
-    """The waits of our own retries (sink_retry)."""
+    """The waits of our own retries (service_retry)."""
     return []
 
 

@@ -10,6 +10,7 @@ until they get a 200.
 
 from __future__ import annotations
 
+import http.client
 import math
 import random
 import signal
@@ -185,8 +186,8 @@ class Chaos:
                     return True
                 if answer.status < 500:
                     raise AssertionError(f"{delivery.key} refused with {answer.status}: {answer.body[:200]!r}")
-            except (OSError, urllib.error.URLError):
-                pass  # the hub is down (killed) or the connection broke: retry
+            except (OSError, urllib.error.URLError, http.client.HTTPException):
+                pass  # the hub is down (killed), or died mid-answer (IncompleteRead): retry
             time.sleep(wait)
             wait = min(wait * 2, 2.0)
         return False

@@ -50,7 +50,7 @@ def sinks(hub):
             "emails": sorted(p.name for p in outbox.glob("*.eml")) if outbox.exists() else [],
             "slack": hub.notifier.messages(),
             "queued": hub.queue.depth(),
-            "dead": hub.queue.list(),
+            "dead": hub.dead_letters.list(),
         }
 
     return snapshot

@@ -30,7 +30,7 @@ def aws(monkeypatch):
         monkeypatch.setenv(name, value)
     from moto import mock_aws
 
-    from chalicelib.runtime.aws import create_resources
+    from chalicelib.infra.aws import create_resources
 
     with mock_aws():
         create_resources(names.prefix("dev"), TABLE)
@@ -107,7 +107,7 @@ def test_a_partial_batch_failure_in_lambda_loses_nothing(client, aws):
 
     with pytest.raises(BatchItemsFailed):
         app_module.on_payment(event, None)
-    [letter] = hub.queue.list()
+    [letter] = hub.dead_letters.list()
     assert letter.body["event_id"] == "stripe:evt_p"
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     # The poison record was parked and deleted; the waiting one is hidden for its retry, not lost.

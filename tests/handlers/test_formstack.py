@@ -140,7 +140,7 @@ def test_handshake_key_checked_when_set(client, monkeypatch, hub_env):
 def test_unknown_box_is_dead_lettered_with_its_reason(client, hub, drain):
     assert post(client, payloads.formstack_form("1010", "odd@example.com", box="Mystery")).status_code == 200
     drain()
-    [letter] = hub.queue.list()
+    [letter] = hub.dead_letters.list()
     assert "Mystery" in letter.reason and "HUB_CATALOG" in letter.reason
     assert letter.queue == "signups"
     assert hub.sheet.all() == []

@@ -77,16 +77,16 @@ def test_1_retry_all_never_replays_itself(client, hub, drain):
         "response_url": "https://hooks.slack.com/commands/T0001/1/expired",
         "user": OPERATOR,
     }
-    hub.queue.dead_letter("slack", expired, "Slack response_url no longer takes answers", "slow_command", "m-old")
+    hub.dead_letters.park("slack", expired, "Slack response_url no longer takes answers", "slow_command", "m-old")
     poison = {"kind": "notification", "event_id": "n1", "text": "hello", "channel": ""}
-    hub.queue.dead_letter("slack", poison, "slack was down", "notification", message_id="m-note")
-    [old] = [d.id for d in hub.queue.list() if d.body["kind"] == "slow_command"]
+    hub.dead_letters.park("slack", poison, "slack was down", "notification", message_id="m-note")
+    [old] = [d.id for d in hub.dead_letters.list() if d.body["kind"] == "slow_command"]
 
     for round_ in range(3):
         assert command(client, "retry all", trigger=f"trig.{round_}") == "Working on it…"
         drain()
 
-    assert [d.id for d in hub.queue.list()] == [old]
+    assert [d.id for d in hub.dead_letters.list()] == [old]
     assert hub.queue.depth() == {}
     answers = [m["text"] for m in hub.notifier.messages() if m["method"] == "response_url"]
     assert answers[0].startswith("Replayed 1 dead letters.") and answers[1:] == ["Replayed 0 dead letters."] * 2
@@ -170,7 +170,7 @@ def test_5_no_personal_data_in_answers_reasons_or_logs(client, hub, drain, captu
     old = {"kind": "signed_up", "event_id": "old", "email": "Jane Doe <jane.doe@corp.example>"}
     hub.queue.send("signups", old, dedupe_id="old")
     drain()
-    [letter] = hub.queue.list()
+    [letter] = hub.dead_letters.list()
     assert letter.body["email"] == "Jane Doe <jane.doe@corp.example>"  # kept: it must stay replayable
     assert "jane" not in letter.reason.lower() and "not an email address" in letter.reason
     assert "jane" not in command(client, "retry").lower()

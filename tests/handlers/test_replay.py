@@ -25,7 +25,7 @@ def test_replay_after_fixing_the_catalog_places_the_order_once(client, hub, drai
     assert main(["replay"]) == 0
     listing = capsys.readouterr().out
     assert "price_new_box" in listing and "1 dead letters" in listing
-    [letter] = hub.queue.list()
+    [letter] = hub.dead_letters.list()
 
     # The shop adds the new price to its catalog, then replays: today's code handles it.
     catalog = json.loads(json.dumps(BUILT_IN))
@@ -41,15 +41,15 @@ def test_replay_after_fixing_the_catalog_places_the_order_once(client, hub, drai
     fresh.dispatcher(app_module.app).drain(timeout=20, include_delayed=True)
     [order] = fresh.stock.orders()
     assert (order["client_order_ref"], order["state"]) == ("in_r1", "sale")
-    assert fresh.queue.list() == []
+    assert fresh.dead_letters.list() == []
 
 
 def test_discard_needs_a_reason_and_keeps_it(client, hub, drain, capsys):
     _dead_invoice(client, drain)
-    [letter] = hub.queue.list()
+    [letter] = hub.dead_letters.list()
     assert main(["discard", letter.id, "--reason", " "]) == 2
     assert main(["discard", letter.id, "--reason", "test order, refunded"]) == 0
-    assert hub.queue.list() == []
+    assert hub.dead_letters.list() == []
     assert main(["discard", letter.id, "--reason", "again"]) == 1
     row = hub.db.query("SELECT state, note FROM dead_letters WHERE id = ?", (letter.id,))[0]
     assert (row["state"], row["note"]) == ("discarded", "test order, refunded")

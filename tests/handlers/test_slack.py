@@ -66,7 +66,7 @@ def test_find_and_stats_read_the_sheet(client, hub):
 
 
 def test_retry_lists_and_replays_dead_letters(client, hub):
-    hub.queue.dead_letter(
+    hub.dead_letters.park(
         "payments",
         {"kind": "notification", "event_id": "n1", "text": "x", "channel": ""},
         "boom",
@@ -113,15 +113,13 @@ def test_without_signing_secret_both_routes_answer_503(client, monkeypatch):
 
 
 def test_slow_answer_goes_to_response_url(client, hub, drain, monkeypatch):
-    from chalicelib import web
-
     real_all = hub.sheet.all
 
     def slow_all():
         time.sleep(0.3)
         return real_all()
 
-    monkeypatch.setattr(web, "COMMAND_DEADLINE", 0.05)
+    monkeypatch.setattr(hub.intake, "command_deadline", 0.05)
     monkeypatch.setattr(hub.sheet, "all", slow_all)
     response = command(client, "stats")
     assert json.loads(response.body)["text"] == "Working on it…"
@@ -133,7 +131,7 @@ def test_slow_answer_goes_to_response_url(client, hub, drain, monkeypatch):
 
 
 def test_a_command_that_acts_runs_once_through_the_queue(client, hub, drain):
-    hub.queue.dead_letter(
+    hub.dead_letters.park(
         "payments",
         {"kind": "notification", "event_id": "n1", "text": "x", "channel": ""},
         "boom",

@@ -121,7 +121,7 @@ def test_unknown_price_is_dead_lettered_and_replayable_after_a_fix(client, hub, 
     body = payloads.stripe_invoice_paid("evt_u", "in_u", "u@example.com", "cus_u", "price_unknown")
     assert post(client, body).status_code == 200
     drain()
-    [letter] = hub.queue.list()
+    [letter] = hub.dead_letters.list()
     assert "price_unknown" in letter.reason
     assert letter.step.startswith("invoice_paid")
     assert hub.stock.orders() == []

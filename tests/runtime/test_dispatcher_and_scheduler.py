@@ -8,7 +8,8 @@ import json
 import pytest
 from chalice import Chalice, Cron, Rate
 
-from chalicelib.runtime.embedded.db import Database
+from chalicelib.infra.sqlite import Database
+from chalicelib.runtime.embedded.dead_letters import SqliteDeadLetters
 from chalicelib.runtime.embedded.dispatcher import Dispatcher, consumers_of
 from chalicelib.runtime.embedded.queue import SqliteQueue
 from chalicelib.runtime.embedded.scheduler import fire_due, rate_seconds, schedules_of
@@ -17,6 +18,11 @@ from chalicelib.runtime.embedded.scheduler import fire_due, rate_seconds, schedu
 @pytest.fixture
 def queue(tmp_path) -> SqliteQueue:
     return SqliteQueue(Database(tmp_path / "hub.sqlite3"), visibility_timeout=30)
+
+
+@pytest.fixture
+def letters(queue):
+    return SqliteDeadLetters(queue.db, queue)
 
 
 def make_app(seen: list, fail_on: set[int] = frozenset(), crash: bool = False) -> Chalice:
@@ -93,12 +99,12 @@ def test_rate_expressions():
     assert rate_seconds("cron(0 9 * * ? *)") is None
 
 
-def test_a_message_that_keeps_crashing_the_consumer_is_redriven(queue):
+def test_a_message_that_keeps_crashing_the_consumer_is_redriven(queue, letters):
     queue.send("work", {"n": 1}, dedupe_id="1")
     dispatcher = Dispatcher(make_app([], crash=True), queue, redrive_after=3)
     for _ in range(3 + 1):
         queue.release_all()
         dispatcher.deliver_once()
     assert queue.depth() == {}
-    [letter] = queue.list()
+    [letter] = letters.list()
     assert "crashed" in letter.reason and letter.step == "worker"

@@ -7,14 +7,20 @@ import time
 
 import pytest
 
-from chalicelib.runtime.embedded.db import Database
+from chalicelib.dead_letters import letter_id
+from chalicelib.infra.sqlite import Database
+from chalicelib.runtime.embedded.dead_letters import SqliteDeadLetters
 from chalicelib.runtime.embedded.queue import SqliteQueue
-from chalicelib.runtime.letters import letter_id
 
 
 @pytest.fixture
 def queue(tmp_path) -> SqliteQueue:
     return SqliteQueue(Database(tmp_path / "hub.sqlite3"), visibility_timeout=0.3)
+
+
+@pytest.fixture
+def letters(queue):
+    return SqliteDeadLetters(queue.db, queue)
 
 
 def test_a_received_message_is_hidden_until_its_visibility_timeout(queue):
@@ -75,28 +81,28 @@ def test_release_all_frees_the_deliveries_of_a_dead_process(tmp_path):
     assert message.receive_count == 2
 
 
-def test_dead_letters_are_parked_once_listed_replayed_once_and_discarded(queue):
-    queue.dead_letter("q", {"kind": "x"}, "bad data", "x → step", message_id="m1")
-    queue.dead_letter("q", {"kind": "x"}, "bad data", "x → step", message_id="m1")
-    [letter] = queue.list()
+def test_dead_letters_are_parked_once_listed_replayed_once_and_discarded(queue, letters):
+    letters.park("q", {"kind": "x"}, "bad data", "x → step", message_id="m1")
+    letters.park("q", {"kind": "x"}, "bad data", "x → step", message_id="m1")
+    [letter] = letters.list()
     assert (letter.reason, letter.step, letter.body) == ("bad data", "x → step", {"kind": "x"})
     assert letter.id == letter_id("m1")  # the id the AWS runtime gives the same message
-    assert queue.replay(letter.id) is True
-    assert queue.replay(letter.id) is False
+    assert letters.replay(letter.id) is True
+    assert letters.replay(letter.id) is False
     assert queue.depth() == {"q": 1}
-    queue.dead_letter("q", {"kind": "y"}, "worse", "y", message_id="m2")
-    [other] = queue.list()
-    assert queue.discard(other.id, "not ours") is True
-    assert queue.discard(other.id, "twice") is False
-    assert queue.list() == []
+    letters.park("q", {"kind": "y"}, "worse", "y", message_id="m2")
+    [other] = letters.list()
+    assert letters.discard(other.id, "not ours") is True
+    assert letters.discard(other.id, "twice") is False
+    assert letters.list() == []
 
 
-def test_redrive_moves_a_delivery_to_the_dead_letters_atomically(queue):
+def test_redrive_moves_a_delivery_to_the_dead_letters_atomically(queue, letters):
     queue.send("q", {"kind": "z"}, dedupe_id="a")
     [message] = queue.receive("q", 10)
     queue.redrive("q", message.receipt, "gave up", "z")
     assert queue.depth() == {}
-    [letter] = queue.list()
+    [letter] = letters.list()
     assert letter.reason == "gave up"
 
 

@@ -9,8 +9,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyIt
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from chalicelib.domain.events import SignedUp
-from chalicelib.runtime.door import Door, DoorBusy
-from chalicelib.runtime.embedded.db import Database
+from chalicelib.infra.sqlite import Database
+from chalicelib.runtime.door import Door, DoorBusy, DoorClosed
 from chalicelib.runtime.embedded.idempotency import SqlitePersistenceLayer
 from chalicelib.runtime.embedded.queue import SqliteQueue
 
@@ -76,8 +76,9 @@ def test_a_failed_enqueue_releases_the_key_so_the_retry_queues(db):
         raise OSError("disk full")
 
     queue.send = broken_send
-    with pytest.raises(OSError):
+    with pytest.raises(DoorClosed) as closed:
         door.accept("formstack:2", [event])
+    assert isinstance(closed.value.__cause__, OSError)
     queue.send = real_send
     assert door.accept("formstack:2", [event]) is True
     assert queue.depth() == {"signups": 1}

@@ -7,14 +7,15 @@ import json
 
 from chalice import Chalice
 
-from chalicelib import flows
+from chalicelib import queues
 from chalicelib.domain import events as ev
+from chalicelib.infra.sqlite import Database
 from chalicelib.redelivery import MAX_DELAY, RedeliveryPolicy
 from chalicelib.runtime import consumer
-from chalicelib.runtime.embedded.db import Database
+from chalicelib.runtime.embedded.dead_letters import SqliteDeadLetters
 from chalicelib.runtime.embedded.dispatcher import Dispatcher
 from chalicelib.runtime.embedded.queue import SqliteQueue
-from tests.unit.fakes import World
+from tests.unit.port_fakes import World
 
 START = 1_750_000_000.0
 HOUR = 3600.0
@@ -28,18 +29,27 @@ class Clock:
         return self.now
 
 
-def setup(tmp_path, give_up_after: float = 24 * HOUR) -> tuple[World, SqliteQueue, Dispatcher, Clock]:
+class Outage(SqliteQueue):
+    """The embedded queue with its dead letters at hand, for the assertions."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        super().__init__(db, clock=clock)
+        self.letters = SqliteDeadLetters(db, self)
+
+
+def setup(tmp_path, give_up_after: float = 24 * HOUR) -> tuple[World, Outage, Dispatcher, Clock]:
     clock = Clock()
     world = World()
-    queue = SqliteQueue(Database(tmp_path / "hub.sqlite3"), clock=clock)
+    queue = Outage(Database(tmp_path / "hub.sqlite3"), clock=clock)
     policy = RedeliveryPolicy(give_up_after=give_up_after, clock=clock)
     app = Chalice(app_name="outage")
 
-    @app.on_sqs_message(queue=flows.PAYMENTS, batch_size=10)
+    @app.on_sqs_message(queue=queues.PAYMENTS, batch_size=10)
     def on_payment(event):
         ports = world.ports
-        ports.queue = queue  # retries and dead letters go to the real embedded queue
-        return consumer.consume(event, ports, queue, policy)
+        # retries and dead letters go to the real embedded queue
+        ports.queue, ports.dead_letters = queue, queue.letters
+        return consumer.consume(event, ports, policy)
 
     paid = ev.InvoicePaid(
         event_id="stripe:evt_1",
@@ -48,7 +58,7 @@ def setup(tmp_path, give_up_after: float = 24 * HOUR) -> tuple[World, SqliteQueu
         stripe_customer="cus_1",
         price_ids=("price_super_monthly",),
     )
-    queue.send(flows.PAYMENTS, json.loads(json.dumps(ev.to_message(paid))), dedupe_id=paid.event_id)
+    queue.send(queues.PAYMENTS, json.loads(json.dumps(ev.to_message(paid))), dedupe_id=paid.event_id)
     return world, queue, Dispatcher(app, queue), clock
 
 
@@ -57,7 +67,7 @@ def live_until(queue: SqliteQueue, dispatcher: Dispatcher, clock: Clock, until: 
     deliveries = 0
     while clock.now < until:
         deliveries += dispatcher.deliver_once()
-        nxt = queue.next_visible_at([flows.PAYMENTS])
+        nxt = queue.next_visible_at([queues.PAYMENTS])
         if nxt is None:
             break
         clock.now = max(clock.now, min(nxt, until))
@@ -70,13 +80,13 @@ def test_an_hour_long_outage_loses_nothing_and_needs_no_replay(tmp_path):
 
     tries = live_until(queue, dispatcher, clock, START + HOUR)
 
-    assert queue.list() == []  # no dead letter
-    assert queue.depth() == {flows.PAYMENTS: 1}  # still waiting for its next try
+    assert queue.letters.list() == []  # no dead letter
+    assert queue.depth() == {queues.PAYMENTS: 1}  # still waiting for its next try
     assert 8 < tries < 30  # backoff, not a flurry: up to 15 minutes between tries
     world.stock.heal()
     live_until(queue, dispatcher, clock, START + HOUR + MAX_DELAY + 1)
     assert [(o.ref, o.state) for o in world.stock.orders] == [("in_1", "sale")]
-    assert flows.PAYMENTS not in queue.depth() and queue.list() == []
+    assert queues.PAYMENTS not in queue.depth() and queue.letters.list() == []
 
 
 def test_a_message_failing_for_the_whole_give_up_period_becomes_one_dead_letter(tmp_path):
@@ -84,10 +94,10 @@ def test_a_message_failing_for_the_whole_give_up_period_becomes_one_dead_letter(
     world.stock.fail_next("find_order", times=10_000)
 
     live_until(queue, dispatcher, clock, START + 23 * HOUR)
-    assert queue.list() == []
+    assert queue.letters.list() == []
 
     live_until(queue, dispatcher, clock, START + 25 * HOUR)
-    [letter] = queue.list()
+    [letter] = queue.letters.list()
     assert letter.reason.startswith("gave up after failing for 24")
     assert queue.depth() == {}
     assert world.stock.orders == []

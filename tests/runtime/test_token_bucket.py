@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from chalicelib.errors import TransientError
+from chalicelib.infra.sqlite import Database
 from chalicelib.infra.token_bucket import LocalBuckets, Rate, SqliteBuckets, reserve
-from chalicelib.runtime.embedded.db import Database
 
 QUOTA = Rate.per_window(60)
 
@@ -89,8 +89,8 @@ def test_dynamodb_buckets_are_shared_by_every_lambda(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     from moto import mock_aws
 
+    from chalicelib.infra.aws import AwsClients, create_resources
     from chalicelib.infra.token_bucket import DynamoBuckets
-    from chalicelib.runtime.aws import AwsClients, create_resources
 
     with mock_aws():
         create_resources("t-", "t-table", queues=())

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from chalicelib import flows
+from chalicelib import flows, queues
 from chalicelib.domain import events as ev
 from chalicelib.errors import PermanentError, TransientError
-from tests.unit.fakes import World
+from tests.unit.port_fakes import World
 from tests.unit.test_flows import checkout, invoice, signup
 
 
@@ -17,7 +17,7 @@ def test_ten_sign_ups_open_the_sheet_once_and_write_ten_rows():
 
     assert w.sheet.calls.count("edit") == 1 and w.sheet.calls.count("get") == 0
     assert [c.email for c in w.sheet.rows] == [f"c{i}@example.com" for i in range(10)]
-    assert len(w.queue.waiting(flows.MAIL)) == 10  # each consenting newcomer owes one email
+    assert len(w.queue.waiting(queues.MAIL)) == 10  # each consenting newcomer owes one email
 
 
 def test_a_bad_event_fails_alone():
@@ -41,7 +41,7 @@ def test_a_sheet_failure_fails_the_customer_events_and_writes_nothing():
     assert isinstance(failures[0], TransientError) and failures[0] is failures[1]
     assert failures[2] is None  # the Slack message went on
     assert w.sheet.rows == [] and w.stock.orders == []
-    assert w.queue.waiting(flows.MAIL) == []  # no email for a row that was not written
+    assert w.queue.waiting(queues.MAIL) == []  # no email for a row that was not written
 
 
 def test_events_of_one_customer_apply_in_batch_order():
@@ -52,7 +52,7 @@ def test_events_of_one_customer_apply_in_batch_order():
     ann = w.sheet.row("ann@example.com")
     assert (ann.status, ann.stripe_customer, ann.consent) == ("active", "cus_ann", True)
     assert w.sheet.saves == 1  # one row written once, with every change of the batch
-    assert len(w.queue.waiting(flows.MAIL)) == 1
+    assert len(w.queue.waiting(queues.MAIL)) == 1
     assert [o.ref for o in w.stock.orders] == ["in_1"]
 
 

@@ -6,9 +6,10 @@ import dataclasses
 
 import pytest
 
-from chalicelib import commands, flows
+from chalicelib import commands, queues
+from chalicelib.dead_letters import letter_id
 from chalicelib.domain.customer import Customer
-from tests.unit.fakes import OPERATOR, World
+from tests.unit.port_fakes import OPERATOR, World
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_help_lists_every_command():
 def test_stats_counts_customers_consents_mail_and_dead_letters(w):
     w.mail_log.mark("ann@example.com", "newcomer", "sent")
     w.mail_log.mark("cy@example.com", "newcomer", "sending")
-    w.queue.dead_letter(flows.PAYMENTS, {"kind": "invoice_paid"}, "no box", "invoice_paid", message_id="m1")
+    w.dead_letters.park(queues.PAYMENTS, {"kind": "invoice_paid"}, "no box", "invoice_paid", message_id="m1")
 
     text = answer(w, "stats")
 
@@ -102,8 +103,8 @@ def test_retry_without_dead_letters(w):
 
 
 def test_retry_lists_the_dead_letters_with_where_and_why(w):
-    w.queue.dead_letter(
-        flows.PAYMENTS,
+    w.dead_letters.park(
+        queues.PAYMENTS,
         {"kind": "invoice_paid", "event_id": "stripe:evt_1"},
         "no box has price_x",
         "invoice_paid",
@@ -111,14 +112,14 @@ def test_retry_lists_the_dead_letters_with_where_and_why(w):
     )
     text = answer(w, "retry")
     assert text.startswith("*1 dead letters*")
-    assert "m1" in text
+    assert letter_id("m1") in text
     assert "payments/invoice_paid" in text
     assert "no box has price_x" in text
 
 
 def test_retry_lists_at_most_twenty(w):
     for i in range(23):
-        w.queue.dead_letter(flows.MAIL, {"kind": "marketing_due"}, "bounced", "marketing_due", message_id=f"m{i}")
+        w.dead_letters.park(queues.MAIL, {"kind": "marketing_due"}, "bounced", "marketing_due", message_id=f"m{i}")
     text = answer(w, "retry")
     assert text.startswith("*23 dead letters*")
     assert text.count("\n•") == 20
@@ -127,27 +128,27 @@ def test_retry_lists_at_most_twenty(w):
 
 def test_retry_one_letter_puts_it_back_on_its_queue(w):
     body = {"kind": "notification", "event_id": "notify:1", "text": "hi", "channel": ""}
-    w.queue.dead_letter(flows.SLACK, body, "slack down", "notification", message_id="m1")
-    w.queue.dead_letter(flows.SLACK, {**body, "event_id": "notify:2"}, "slack down", "notification", message_id="m2")
+    w.dead_letters.park(queues.SLACK, body, "slack down", "notification", message_id="m1")
+    w.dead_letters.park(queues.SLACK, {**body, "event_id": "notify:2"}, "slack down", "notification", message_id="m2")
 
-    text = answer(w, "retry m1 nope")
+    text = answer(w, f"retry {letter_id('m1')} nope")
 
     assert text.startswith("Replayed 1 dead letters.")
     assert "1 not found" in text
     assert "nope" in text
-    assert [d.id for d in w.queue.list()] == ["m2"]
-    assert w.queue.waiting(flows.SLACK) == [body]
-    w.drain(flows.SLACK)
+    assert [d.id for d in w.dead_letters.list()] == [letter_id("m2")]
+    assert w.queue.waiting(queues.SLACK) == [body]
+    w.drain(queues.SLACK)
     assert w.notifier.posts == [("#orders", "hi", "")]
 
 
 def test_retry_all_replays_every_letter_once(w):
     for i in range(3):
-        w.queue.dead_letter(flows.MAIL, {"kind": "marketing_due", "n": i}, "r", "s", message_id=f"m{i}")
+        w.dead_letters.park(queues.MAIL, {"kind": "marketing_due", "n": i}, "r", "s", message_id=f"m{i}")
     assert answer(w, "retry ALL").startswith("Replayed 3 dead letters.")
-    assert w.queue.list() == []
+    assert w.dead_letters.list() == []
     assert answer(w, "retry all") == "Replayed 0 dead letters."
-    assert len(w.queue.waiting(flows.MAIL)) == 3
+    assert len(w.queue.waiting(queues.MAIL)) == 3
 
 
 # --- who may run what, and what Slack shows ------------------------------------------
@@ -183,12 +184,12 @@ def test_values_are_escaped_for_slack(w):
 
 def test_retry_all_never_replays_a_command(w):
     command = {"kind": "slow_command", "event_id": "c1", "text": "retry all", "response_url": "u", "user": OPERATOR}
-    w.queue.dead_letter(flows.SLACK, command, "expired_url", "slow_command", message_id="cmd")
+    w.dead_letters.park(queues.SLACK, command, "expired_url", "slow_command", message_id="cmd")
     mention = {"kind": "slack_mention", "event_id": "s1", "channel": "C1", "text": "retry all"}
-    w.queue.dead_letter(flows.SLACK, mention, "channel_not_found", "slack_mention", message_id="men")
-    w.queue.dead_letter(flows.MAIL, {"kind": "marketing_due", "n": 1}, "r", "s", message_id="m1")
+    w.dead_letters.park(queues.SLACK, mention, "channel_not_found", "slack_mention", message_id="men")
+    w.dead_letters.park(queues.MAIL, {"kind": "marketing_due", "n": 1}, "r", "s", message_id="m1")
 
     assert answer(w, "retry all").startswith("Replayed 1 dead letters.")
-    assert "never replayed" in answer(w, "retry cmd")
-    assert sorted(d.id for d in w.queue.list()) == ["cmd", "men"]
-    assert w.queue.waiting(flows.SLACK) == []
+    assert "never replayed" in answer(w, f"retry {letter_id('cmd')}")
+    assert sorted(d.id for d in w.dead_letters.list()) == sorted([letter_id("cmd"), letter_id("men")])
+    assert w.queue.waiting(queues.SLACK) == []

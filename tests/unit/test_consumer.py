@@ -10,12 +10,13 @@ import json
 import pytest
 from chalice.app import SQSEvent
 
-from chalicelib import flows
+from chalicelib import queues
+from chalicelib.dead_letters import letter_id
 from chalicelib.domain import events as ev
 from chalicelib.errors import TransientError
 from chalicelib.redelivery import MAX_DELAY, RedeliveryPolicy, first_received_at, most_deliveries
 from chalicelib.runtime import consumer
-from tests.unit.fakes import World
+from tests.unit.port_fakes import World
 
 ANN = "ann@example.com"
 
@@ -25,7 +26,7 @@ HOUR = 3600.0
 
 
 def record(
-    body: str | dict, message_id: str, receives: int = 1, queue: str = flows.PAYMENTS, failing_for: float = 0.0
+    body: str | dict, message_id: str, receives: int = 1, queue: str = queues.PAYMENTS, failing_for: float = 0.0
 ) -> dict:
     """An SQS record first received `failing_for` seconds before `NOW`."""
     first = int((NOW - failing_for) * 1000)
@@ -69,7 +70,7 @@ POLICY = RedeliveryPolicy(clock=lambda: NOW)
 
 
 def consume(w: World, sqs_event: SQSEvent, policy: RedeliveryPolicy = POLICY) -> dict:
-    return consumer.consume(sqs_event, w.ports, w.queue, policy)
+    return consumer.consume(sqs_event, w.ports, policy)
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ def test_a_good_batch_reports_no_failures(w):
     result = consume(w, batch(record(paid("in_1"), "m1"), record(paid("in_2"), "m2")))
     assert result == {"batchItemFailures": []}
     assert [o.ref for o in w.stock.orders] == ["in_1", "in_2"]
-    assert w.queue.letters == {}
+    assert w.dead_letters.letters == {}
     assert w.queue.retries == []
 
 
@@ -101,12 +102,12 @@ def test_only_the_failed_records_are_reported(w):
     assert [o.ref for o in w.stock.orders] == ["in_ok", "in_ok2"]
     # the transient one is hidden for a while, by its own receipt, on its own queue
     [(queue, receipt, delay)] = w.queue.retries
-    assert (queue, receipt) == (flows.PAYMENTS, "receipt-m-down")
+    assert (queue, receipt) == (queues.PAYMENTS, "receipt-m-down")
     assert 2.0 <= delay <= 4.0  # equal jitter: between half of 2 ** receives and all of it
     # the permanent one is parked at once, with the reason and the failing step
-    [letter] = w.queue.list()
-    assert letter.id == "m-bad"
-    assert letter.queue == flows.PAYMENTS
+    [letter] = w.dead_letters.list()
+    assert letter.id == letter_id("m-bad")
+    assert letter.queue == queues.PAYMENTS
     assert letter.body == paid("in_bad", price="price_nope")
     assert "price_nope" in letter.reason
     assert letter.step == "invoice_paid"
@@ -116,28 +117,28 @@ def test_a_permanent_error_is_not_retried(w):
     result = consume(w, batch(record(paid("in_1", price="price_nope"), "m1", receives=1)))
     assert result == {"batchItemFailures": []}
     assert w.queue.retries == []
-    assert len(w.queue.list()) == 1
+    assert len(w.dead_letters.list()) == 1
 
 
 def test_a_server_retry_after_hint_sets_the_delay(w):
     w.stock.fail_next("find_order", error=TransientError("Odoo says slow down", retry_after=42.0))
     result = consume(w, batch(record(paid("in_1"), "m1")))
     assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
-    assert w.queue.retries == [(flows.PAYMENTS, "receipt-m1", 42.0)]
+    assert w.queue.retries == [(queues.PAYMENTS, "receipt-m1", 42.0)]
 
 
 def test_an_unexpected_exception_is_retried_like_a_transient_one(w):
     w.stock.fail_next("find_order", error=RuntimeError("bug in an adapter"))
     result = consume(w, batch(record(paid("in_1"), "m1")))
     assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
-    assert w.queue.list() == []
+    assert w.dead_letters.list() == []
 
 
 def test_a_message_failing_for_less_than_a_day_is_retried_whatever_its_receive_count(w):
     w.stock.fail_next("find_order")
     result = consume(w, batch(record(paid("in_1"), "m1", receives=150, failing_for=23.9 * HOUR)))
     assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
-    assert w.queue.list() == []
+    assert w.dead_letters.list() == []
     [(_, _, delay)] = w.queue.retries
     assert MAX_DELAY / 2 <= delay <= MAX_DELAY  # capped at 15 minutes
 
@@ -148,7 +149,7 @@ def test_a_message_failing_for_a_day_goes_to_the_dead_letters(w):
 
     assert last == {"batchItemFailures": []}  # reported as done: it is parked, not lost
     assert w.queue.retries == []
-    [letter] = w.queue.list()
+    [letter] = w.dead_letters.list()
     assert letter.reason.startswith("gave up after failing for 24 h (3 deliveries)")
     assert "TransientError" in letter.reason
     assert letter.step == "invoice_paid"
@@ -160,7 +161,7 @@ def test_give_up_after_is_a_setting_of_the_policy(w):
     hourly = RedeliveryPolicy(give_up_after=HOUR, clock=lambda: NOW)
     assert consume(w, batch(record(paid("in_1"), "m1", failing_for=HOUR - 1)), hourly)["batchItemFailures"]
     assert consume(w, batch(record(paid("in_1"), "m1", failing_for=HOUR)), hourly) == {"batchItemFailures": []}
-    assert len(w.queue.list()) == 1
+    assert len(w.dead_letters.list()) == 1
 
 
 def test_first_delivery_comes_from_sqs_attributes():
@@ -187,14 +188,14 @@ def test_sqs_redrive_stays_above_what_the_policy_can_deliver_in_the_longest_give
 def test_a_dead_letter_can_be_replayed_through_todays_flows(w):
     w.catalog = type(w.catalog).from_dict({"boxes": [{"sku": "BOX-SUPER"}], "upsell": "BOX-SUPER"})
     consume(w, batch(record(paid("in_1", price="price_new"), "m1")))
-    [letter] = w.queue.list()
+    [letter] = w.dead_letters.list()
 
     # The operator adds the price to the catalog, then replays.
     w.catalog = type(w.catalog).from_dict(
         {"boxes": [{"sku": "BOX-SUPER", "stripe_prices": ["price_new"]}], "upsell": "BOX-SUPER"}
     )
-    assert w.queue.replay(letter.id)
-    w.drain(flows.PAYMENTS)
+    assert w.dead_letters.replay(letter.id)
+    w.drain(queues.PAYMENTS)
     assert [(o.ref, o.state) for o in w.stock.orders] == [("in_1", "sale")]
 
 
@@ -205,8 +206,8 @@ def test_an_unreadable_body_goes_to_the_dead_letters_at_once(w, body):
 
     assert result == {"batchItemFailures": []}
     assert w.queue.retries == []
-    [letter] = w.queue.list()
-    assert letter.id == "m-junk"
+    [letter] = w.dead_letters.list()
+    assert letter.id == letter_id("m-junk")  # hashed, as both runtimes do
     assert letter.body == {"unreadable": body}
     assert letter.step == "unreadable"
     assert [o.ref for o in w.stock.orders] == ["in_1"]
@@ -216,13 +217,13 @@ def test_an_unreadable_body_goes_to_the_dead_letters_at_once(w, body):
 def test_a_body_that_is_not_an_object_goes_to_the_dead_letters(w, body):
     result = consume(w, batch(record(body, "m1")))
     assert result == {"batchItemFailures": []}
-    [letter] = w.queue.list()
+    [letter] = w.dead_letters.list()
     assert letter.body == {"unreadable": body}
 
 
 def test_an_unknown_kind_goes_to_the_dead_letters_with_its_kind(w):
     consume(w, batch(record({"kind": "teleport", "event_id": "x"}, "m1")))
-    [letter] = w.queue.list()
+    [letter] = w.dead_letters.list()
     assert "teleport" in letter.reason
     assert letter.step == "teleport"
     assert letter.body == {"kind": "teleport", "event_id": "x"}
@@ -232,14 +233,14 @@ def test_a_dead_letter_is_parked_once_when_delivered_twice(w):
     bad = record(paid("in_1", price="price_nope"), "m1")
     consume(w, batch(bad))
     consume(w, batch(bad))  # redelivered: the crash came before its deletion
-    assert len(w.queue.list()) == 1
+    assert len(w.dead_letters.list()) == 1
 
 
 def test_records_name_their_queue(w):
     w.notifier.fail_next("post")
     note = ev.to_message(ev.Notification("notify:1", text="hi"))
-    consume(w, batch(record(note, "m1", queue=flows.SLACK)))
-    assert w.queue.retries[0][0] == flows.SLACK
+    consume(w, batch(record(note, "m1", queue=queues.SLACK)))
+    assert w.queue.retries[0][0] == queues.SLACK
 
 
 def test_queue_name_from_the_arn():
@@ -263,13 +264,13 @@ def test_failing_step_names_the_deepest_adapter_method(tmp_path):
     # A real embedded adapter raising: the step names the adapter module and method.
     from chalicelib.adapters.stock_ledger import StockLedger
     from chalicelib.domain.catalog import Catalog
-    from chalicelib.runtime.embedded.db import Database
+    from chalicelib.infra.sqlite import Database
 
     w = World()
     w.stock = StockLedger(
         Database(tmp_path / "hub.sqlite3"), Catalog.from_dict({"boxes": [{"sku": "X"}], "upsell": "X"})
     )
     consume(w, batch(record(paid("in_1"), "m1")))
-    [letter] = w.queue.list()
+    [letter] = w.dead_letters.list()
     assert letter.step == "invoice_paid → stock_ledger.create_order"
     assert "BOX-SUPER" in letter.reason

@@ -14,12 +14,12 @@ import json
 
 import pytest
 
-from chalicelib import flows
+from chalicelib import flows, queues
 from chalicelib.domain import events as ev
 from chalicelib.errors import TransientError
 from chalicelib.ingress import stripe
 from devtools import payloads
-from tests.unit.fakes import TODAY, World
+from tests.unit.port_fakes import TODAY, World
 
 ANN = "ann@example.com"
 CUS = "cus_ann"
@@ -73,7 +73,7 @@ def end_state(world: World) -> dict:
     return {
         "rows": world.sheet.rows,
         "orders": [(o.ref, o.sku, o.state, world.stock.partner(o.partner_id)) for o in world.stock.orders],
-        "marketing": [s.dedupe_id for s in world.queue.sent if s.queue == flows.MAIL],
+        "marketing": [s.dedupe_id for s in world.queue.sent if s.queue == queues.MAIL],
         "letters": world.queue.list(),
     }
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chalicelib import flows
+from chalicelib import flows, queues
 from chalicelib.domain import events as ev
 from chalicelib.errors import PermanentError
 
@@ -44,11 +44,11 @@ def test_an_event_survives_its_trip_through_json(event):
 @pytest.mark.parametrize("event", ONE_OF_EACH, ids=lambda e: e.kind)
 def test_every_kind_has_a_flow_and_a_queue(event):
     assert type(event) in flows._HANDLERS or type(event) in flows._CUSTOMER_STEPS
-    assert flows.queue_for(event) in (flows.SIGNUPS, flows.PAYMENTS, flows.MAIL, flows.SLACK)
+    assert queues.queue_for(event) in (queues.SIGNUPS, queues.PAYMENTS, queues.MAIL, queues.SLACK)
 
 
 def test_queues_by_kind():
-    by_kind = {e.kind: flows.queue_for(e) for e in ONE_OF_EACH}
+    by_kind = {e.kind: queues.queue_for(e) for e in ONE_OF_EACH}
     assert by_kind == {
         "signed_up": "signups",
         "unsubscribed": "signups",

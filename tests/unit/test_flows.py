@@ -14,12 +14,12 @@ from typing import ClassVar
 
 import pytest
 
-from chalicelib import flows
+from chalicelib import flows, queues
 from chalicelib.domain import events as ev
 from chalicelib.domain.customer import Customer, email_digest
 from chalicelib.errors import PermanentError, TransientError
 from chalicelib.unsubscribe import make_token, read_token
-from tests.unit.fakes import CHANNEL, MAIL_DOMAIN, OPERATOR, PUBLIC_URL, SECRET_KEY, TODAY, World
+from tests.unit.port_fakes import CHANNEL, MAIL_DOMAIN, OPERATOR, PUBLIC_URL, SECRET_KEY, TODAY, World
 
 ANN = "ann@example.com"
 
@@ -79,7 +79,7 @@ def invoice(
 
 
 def mail_sends(w: World) -> list:
-    return [s for s in w.queue.sent if s.queue == flows.MAIL]
+    return [s for s in w.queue.sent if s.queue == queues.MAIL]
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_sign_up_adds_a_registered_row_and_queues_one_marketing_email(w):
         )
     ]
     assert len(mail_sends(w)) == 1
-    assert w.queue.events(flows.MAIL) == [
+    assert w.queue.events(queues.MAIL) == [
         ev.MarketingDue(event_id=f"mail:{email_digest(ANN)}:newcomer", email=ANN, campaign="newcomer")
     ]
 
@@ -152,14 +152,14 @@ def test_consent_given_on_a_later_sign_up_queues_the_email_then(w):
 
 def test_a_super_box_sign_up_is_sent_the_welcome(w):
     w.handle(signup(box="Super"))
-    w.drain(flows.MAIL)
+    w.drain(queues.MAIL)
     assert [m.subject for m in w.mailer.sent] == ["Welcome to the Super box"]
 
 
 def test_a_sign_up_with_no_box_answer_is_sent_the_upsell(w):
     w.handle(signup(box=""))
     assert w.sheet.row(ANN).box == ""
-    w.drain(flows.MAIL)
+    w.drain(queues.MAIL)
     assert [m.subject for m in w.mailer.sent] == ["Treat yourself to the Super box"]
 
 
@@ -187,7 +187,7 @@ def test_a_marketing_email_lost_to_a_queue_outage_is_queued_by_the_sheet_sync(w)
     assert mail_sends(w) == []
 
     assert flows.sync_sheet(w.ports) == 1
-    w.drain(flows.MAIL)
+    w.drain(queues.MAIL)
     assert [m.to for m in w.mailer.sent] == [ANN]
 
 
@@ -205,7 +205,7 @@ def test_checkout_makes_the_customer_active_with_the_stripe_id(w):
     assert row.consent is True
     assert row.address == "1 Rue X, 69001 Lyon, FR"
     assert len(mail_sends(w)) == 1  # consent arrived with the checkout
-    notes = w.queue.events(flows.SLACK)
+    notes = w.queue.events(queues.SLACK)
     assert len(notes) == 1
     assert "Ann Lee" in notes[0].text
 
@@ -213,7 +213,7 @@ def test_checkout_makes_the_customer_active_with_the_stripe_id(w):
 def test_a_name_cannot_ping_or_link_in_slack(w):
     hostile = dataclasses.replace(checkout(), name="<!channel> <https://evil.example|Stripe: log in again> & co")
     w.handle(hostile)
-    [note] = w.queue.events(flows.SLACK)
+    [note] = w.queue.events(queues.SLACK)
     assert "<" not in note.text and ">" not in note.text
     assert "&lt;!channel&gt; &lt;https://evil.example|Stripe: log in again&gt; &amp; co" in note.text
 
@@ -271,10 +271,10 @@ def test_invoice_paid_creates_the_partner_and_one_confirmed_order(w):
     assert row.box == "BOX-SUPER"
     assert row.stripe_customer == "cus_ann"
 
-    [note] = w.queue.events(flows.SLACK)
+    [note] = w.queue.events(queues.SLACK)
     assert "in_1" in note.text
     assert "Super box" in note.text
-    w.drain(flows.SLACK)
+    w.drain(queues.SLACK)
     assert [(channel, "in_1" in text) for channel, text, _ in w.notifier.posts] == [(CHANNEL, True)]
 
 
@@ -285,7 +285,7 @@ def test_the_same_invoice_twice_makes_one_order(w):
     assert len(w.stock.orders_for("in_1")) == 1
     assert len(w.stock.partners) == 1
     assert w.stock.calls.count("create_order") == 1
-    assert len(w.queue.waiting(flows.SLACK)) == 1  # the second notification is deduplicated
+    assert len(w.queue.waiting(queues.SLACK)) == 1  # the second notification is deduplicated
 
 
 def test_the_same_invoice_in_two_stripe_events_makes_one_order(w):
@@ -345,7 +345,7 @@ def test_a_slack_queue_outage_after_the_order_does_not_double_it(w):
         w.handle(invoice("in_1"))
     w.handle(invoice("in_1"))
     assert len(w.stock.orders) == 1
-    assert len(w.queue.waiting(flows.SLACK)) == 1
+    assert len(w.queue.waiting(queues.SLACK)) == 1
 
 
 def test_invoice_paid_before_any_sign_up_still_ends_with_customer_and_order(w):
@@ -401,7 +401,7 @@ def test_payment_failed_makes_the_customer_past_due(w):
     w.handle(ev.PaymentFailed("stripe:evt_pf", invoice_id="in_2", email=ANN, stripe_customer="cus_ann"))
 
     assert w.sheet.row(ANN).status == "past_due"
-    notes = w.queue.events(flows.SLACK)
+    notes = w.queue.events(queues.SLACK)
     assert any("in_2" in n.text and ANN in n.text for n in notes)
 
 
@@ -423,7 +423,7 @@ def test_subscription_deleted_cancels_the_customer_found_by_stripe_id(w):
     w.handle(ev.SubscriptionCancelled("stripe:evt_sd", subscription="sub_ann", stripe_customer="cus_ann"))
 
     assert w.sheet.row(ANN).status == "cancelled"
-    assert any("sub_ann" in n.text for n in w.queue.events(flows.SLACK))
+    assert any("sub_ann" in n.text for n in w.queue.events(queues.SLACK))
 
 
 def test_subscription_deleted_for_an_unknown_stripe_customer_waits(w):
@@ -437,7 +437,7 @@ def test_a_late_payment_failure_after_cancellation_keeps_the_customer_cancelled(
     w.handle(ev.SubscriptionCancelled("stripe:evt_sd", subscription="sub_ann", stripe_customer="cus_ann", created=300))
     w.handle(ev.PaymentFailed("stripe:evt_pf", invoice_id="in_3", stripe_customer="cus_ann", created=200))
     assert w.sheet.row(ANN).status == "cancelled"
-    assert not any("in_3" in n.text for n in w.queue.events(flows.SLACK))  # no "now past due" alert
+    assert not any("in_3" in n.text for n in w.queue.events(queues.SLACK))  # no "now past due" alert
 
 
 def test_refund_notifies_and_leaves_the_status(w):
@@ -447,13 +447,13 @@ def test_refund_notifies_and_leaves_the_status(w):
 
     assert w.sheet.row(ANN).status == "active"
     assert w.sheet.saves == saves
-    texts = [n.text for n in w.queue.events(flows.SLACK)]
+    texts = [n.text for n in w.queue.events(queues.SLACK)]
     assert any("12.50 EUR" in t and ANN in t and "ch_1" in t for t in texts)
 
 
 def test_refund_of_an_unknown_customer_still_notifies(w):
     w.handle(ev.ChargeRefunded("stripe:evt_rf", charge_id="ch_9", amount_refunded=500, currency="usd"))
-    [note] = w.queue.events(flows.SLACK)
+    [note] = w.queue.events(queues.SLACK)
     assert "5.00 USD" in note.text
     assert "ch_9" in note.text
     assert w.sheet.rows == []
@@ -468,7 +468,7 @@ def due(email: str = ANN, campaign: str = "newcomer") -> ev.MarketingDue:
 
 def test_sign_up_to_sent_email_with_one_click_unsubscribe(w):
     w.handle(signup(consent=True))
-    assert w.drain(flows.MAIL) == 1
+    assert w.drain(queues.MAIL) == 1
 
     [mail] = w.mailer.sent
     assert mail.to == ANN
@@ -506,7 +506,7 @@ def test_marketing_is_not_sent_to_someone_not_in_the_sheet(w):
 def test_marketing_is_never_sent_after_an_unsubscribe(w):
     w.handle(signup(consent=True))
     w.handle(ev.Unsubscribed("unsub:1", email=ANN))
-    w.drain(flows.MAIL)
+    w.drain(queues.MAIL)
 
     assert w.mailer.sent == []
     assert w.mail_log.suppressed == {ANN}
@@ -519,7 +519,7 @@ def test_a_suppressed_address_gets_nothing_even_after_consenting_again(w):
     w.handle(signup(consent=True, uid="2"))
 
     assert w.sheet.row(ANN).consent is True
-    w.drain(flows.MAIL)
+    w.drain(queues.MAIL)
     w.handle(due())
     assert w.mailer.sent == []
 
@@ -585,7 +585,7 @@ def test_a_failure_before_sending_sends_nothing_until_the_retry(w):
 
 def test_welcome_email_for_super_box_customers(w):
     w.handle(signup(consent=True, box="Super"))
-    w.drain(flows.MAIL)
+    w.drain(queues.MAIL)
     [mail] = w.mailer.sent
     assert "Welcome" in mail.subject
     assert "Super box" in mail.subject
@@ -596,12 +596,12 @@ def test_a_customer_who_upgrades_to_the_super_box_gets_exactly_one_marketing_ema
     # The upsell went out while they were on the Classic box; buying the Super box must
     # not make the next sheet sync owe them the welcome as well.
     w.handle(signup(consent=True, box="Classic"))
-    w.drain(flows.MAIL)
+    w.drain(queues.MAIL)
     assert [m.subject for m in w.mailer.sent] == ["Treat yourself to the Super box"]
 
     w.handle(invoice("in_1", price="price_super_monthly"))
     flows.sync_sheet(w.ports)
-    w.drain(flows.MAIL)
+    w.drain(queues.MAIL)
 
     assert len(w.mailer.sent_to(ANN)) == 1
 
@@ -612,9 +612,9 @@ def test_a_customer_on_the_super_box_by_the_time_the_mail_goes_out_gets_the_welc
     # bought it, then the welcome on the next sync, is two emails and one of them wrong.
     w.handle(signup(consent=True, box="Classic"))
     w.handle(invoice("in_1", price="price_super_monthly"))
-    w.drain(flows.MAIL)
+    w.drain(queues.MAIL)
     flows.sync_sheet(w.ports)
-    w.drain(flows.MAIL)
+    w.drain(queues.MAIL)
 
     subjects = [m.subject for m in w.mailer.sent_to(ANN)]
     assert subjects == ["Welcome to the Super box"]
@@ -635,12 +635,12 @@ def test_sync_sheet_queues_mail_only_for_consenting_rows_never_sent(w):
     w.mail_log.mark("super@example.com", "spring-sale", "sent")  # another campaign owes nothing here
 
     assert flows.sync_sheet(w.ports) == 2
-    assert [(e.email, e.campaign) for e in w.queue.events(flows.MAIL)] == [
+    assert [(e.email, e.campaign) for e in w.queue.events(queues.MAIL)] == [
         ("typed@example.com", "newcomer"),
         ("super@example.com", "newcomer"),
     ]
 
-    w.drain(flows.MAIL)
+    w.drain(queues.MAIL)
     assert sorted((m.to, m.subject) for m in w.mailer.sent) == [
         ("super@example.com", "Welcome to the Super box"),
         ("typed@example.com", "Treat yourself to the Super box"),
@@ -652,7 +652,7 @@ def test_sync_sheet_twice_before_the_mail_goes_out_sends_one_email(w):
     w.sheet.type_row(Customer(email="typed@example.com", consent=True))
     flows.sync_sheet(w.ports)
     flows.sync_sheet(w.ports)
-    w.drain(flows.MAIL)
+    w.drain(queues.MAIL)
     assert len(w.mailer.sent) == 1
 
 
@@ -754,7 +754,7 @@ def test_payment_succeeded_and_paid_make_one_order_and_one_notice(w):
     w.handle(invoice("in_1", evt="paid_1", at=110))
     w.handle(invoice("in_1", evt="succeeded_1", at=110))
     assert [(o.ref, o.state) for o in w.stock.orders] == [("in_1", "sale")]
-    assert sum("in_1" in n.text for n in w.queue.events(flows.SLACK)) == 1
+    assert sum("in_1" in n.text for n in w.queue.events(queues.SLACK)) == 1
 
 
 def test_a_failed_payment_records_the_stripe_id_so_the_cancellation_finds_the_row(w):
@@ -790,7 +790,7 @@ def test_subscription_updated_follows_the_subscription_and_shows_when_it_ends(w)
     saves = w.sheet.saves
     w.handle(updated("incomplete", 700))  # nothing the sheet shows
     assert w.sheet.saves == saves
-    texts = [n.text for n in w.queue.events(flows.SLACK)]
+    texts = [n.text for n in w.queue.events(queues.SLACK)]
     assert any("is active, ends on 2025-07-01" in t for t in texts)
     assert any("is unpaid" in t for t in texts)
 

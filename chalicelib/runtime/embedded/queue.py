@@ -1,5 +1,6 @@
-"""SQS semantics on SQLite: at-least-once delivery, visibility timeout, receive count,
-per-queue dedupe of messages still waiting, and dead letters with their reasons."""
+"""The `Queue` port of the embedded runtime: SQS semantics on SQLite (at-least-once
+delivery, visibility timeout, receive count, per-queue dedupe of messages still
+waiting, and the redrive of a message that keeps crashing its consumer)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.ports import DeadLetter
-from chalicelib.runtime import letters
-from chalicelib.runtime.embedded.db import Database
+from chalicelib.dead_letters import letter_id
+from chalicelib.infra.sqlite import Database
 
 VISIBILITY_TIMEOUT = 30.0
 
@@ -32,7 +32,10 @@ class Received:
 
 
 class SqliteQueue:
-    """The `Queue` and `DeadLetters` ports of the embedded runtime."""
+    """The `Queue` port of the embedded runtime, and what its dispatcher uses.
+
+    Its dead letters are `SqliteDeadLetters`, on the same database.
+    """
 
     def __init__(
         self, db: Database, visibility_timeout: float = VISIBILITY_TIMEOUT, clock: Callable[[], float] = time.time
@@ -57,14 +60,6 @@ class SqliteQueue:
                 (str(uuid.uuid4()), queue, json.dumps(body), dedupe_id, now, now),
             )
         self.wakeup(queue).set()
-
-    def dead_letter(self, queue: str, body: dict[str, Any], reason: str, step: str, message_id: str = "") -> None:
-        with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO dead_letters (id, queue, body, reason, step, failed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (letters.letter_id(message_id), queue, json.dumps(body), reason, step, self.clock()),
-            )
 
     def retry_later(self, queue: str, receipt: str, delay: float) -> None:
         """Hide a failed delivery for `delay` seconds (SQS ChangeMessageVisibility)."""
@@ -127,7 +122,7 @@ class SqliteQueue:
             conn.execute(
                 "INSERT OR IGNORE INTO dead_letters (id, queue, body, reason, step, failed_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (letters.letter_id(row["id"]), queue, row["body"], reason, step, self.clock()),
+                (letter_id(row["id"]), queue, row["body"], reason, step, self.clock()),
             )
 
     def release_all(self) -> int:
@@ -145,43 +140,8 @@ class SqliteQueue:
         return row[0]["t"] if row else None
 
     def depth(self) -> dict[str, int]:
+        """Messages waiting or in flight, by queue."""
         return {r["queue"]: r["n"] for r in self.db.query("SELECT queue, COUNT(*) AS n FROM messages GROUP BY queue")}
-
-    # --- DeadLetters port -----------------------------------------------------------
-
-    def list(self) -> list[DeadLetter]:
-        rows = self.db.query("SELECT * FROM dead_letters WHERE state = 'dead' ORDER BY failed_at, id")
-        return [
-            DeadLetter(r["id"], r["queue"], json.loads(r["body"]), r["reason"], r["step"], r["failed_at"]) for r in rows
-        ]
-
-    def replay(self, letter_id: str) -> bool:
-        now = self.clock()
-        with self.db.transaction() as conn:
-            row = conn.execute(
-                "SELECT queue, body FROM dead_letters WHERE id = ? AND state = 'dead'", (letter_id,)
-            ).fetchone()
-            if row is None:
-                return False
-            conn.execute("UPDATE dead_letters SET state = 'replayed', resolved_at = ? WHERE id = ?", (now, letter_id))
-            conn.execute(
-                "INSERT OR IGNORE INTO messages (id, queue, body, dedupe_id, sent_at, visible_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (str(uuid.uuid4()), row["queue"], row["body"], f"replay:{letter_id}", now, now),
-            )
-        self.wakeup(row["queue"]).set()
-        return True
-
-    def discard(self, letter_id: str, reason: str) -> bool:
-        with self.db.transaction() as conn:
-            return (
-                conn.execute(
-                    "UPDATE dead_letters SET state = 'discarded', note = ?, resolved_at = ?"
-                    " WHERE id = ? AND state = 'dead'",
-                    (reason, self.clock(), letter_id),
-                ).rowcount
-                == 1
-            )
 
 
 def _add_first_received_at(db: Database) -> None:

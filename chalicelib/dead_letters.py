@@ -1,4 +1,10 @@
-"""Operators' actions on dead letters, shared by the CLI, Slack's `retry` and the admin API.
+"""Dead-letter operations: the letter id both runtimes give a parked message, and the
+operators' actions, shared by the CLI, Slack's `retry` and the admin API.
+
+The letter id is typed by operators (`python -m chalicelib replay <id>`, Slack's
+`retry <id>`), so it is short; it derives from the failed message's id, so parking the
+same message twice (a crash between parking and deleting it, or every copy SQS
+delivers) gives one letter, and an id means the same thing whichever runtime printed it.
 
 Replay goes through today's code: the letter's message is put back on its queue and
 the current flows handle it. Each letter is replayed at most once (the port's replay is
@@ -7,6 +13,8 @@ atomic), so two operators pressing "retry" together do not double anything.
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from dataclasses import dataclass, field
 
 from chalicelib.errors import PermanentError
@@ -21,6 +29,12 @@ NEVER_REPLAYED = frozenset({"slow_command", "slack_mention"})
 def replayable(letter: DeadLetter) -> bool:
     """False for a command (or its answer): replaying it would run it again."""
     return letter.body.get("kind") not in NEVER_REPLAYED
+
+
+def letter_id(message_id: str) -> str:
+    """The first 12 hex digits of sha256(message id); a random id when the message has none."""
+    seed = message_id or uuid.uuid4().hex
+    return hashlib.sha256(seed.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

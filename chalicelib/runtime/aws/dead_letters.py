@@ -1,8 +1,5 @@
-"""The `Queue` and `DeadLetters` ports on SQS (and a little DynamoDB), for the AWS runtime.
-
-Queues are standard SQS queues, one per consumer, named by the deployment's prefix and
-the logical names of `chalicelib.flows` (`signups`, `payments`, `mail`, `slack`), each
-with a dead-letter queue `<name>-dlq` (see `chalicelib.runtime.aws.create_resources`).
+"""The `DeadLetters` port of the AWS runtime: the dead-letter queues (`<queue>-dlq`) and
+their records in the hub's DynamoDB table.
 
 SQS has no "get message by id", so the dead letters are read by receiving them: each
 listing receives every message of the dead-letter queues (hidden briefly so that
@@ -15,20 +12,16 @@ discard happen once, which SQS alone cannot promise.
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.errors import ConfigurationError
+from chalicelib.dead_letters import letter_id
+from chalicelib.infra.aws import AwsErrors, ConditionFailed, HubTable, error_code
 from chalicelib.logs import logger
 from chalicelib.ports import DeadLetter
-from chalicelib.runtime.aws import DLQ_SUFFIX, QUEUES, AwsClients, aws_error, error_code, physical_name
-from chalicelib.runtime.letters import letter_id
+from chalicelib.runtime.aws.queue import SqsQueue, attribute
 
-# A message may stay hidden 12 hours at most, counted from its receive, and a Lambda
-# runs 15 minutes at most after it: a delay up to the difference is always accepted.
-MAX_VISIBILITY = 12 * 3600 - 15 * 60
 # How long a listing hides the dead letters it has read (it shows them again when done;
 # this only matters if the process dies mid-listing).
 LIST_VISIBILITY = 30
@@ -43,13 +36,6 @@ REPLAY_STALE_SECONDS = 300
 
 PARKED, REPLAYING, REPLAYED, DISCARDED = "parked", "replaying", "replayed", "discarded"
 
-# Characters SQS accepts in a message attribute value (XML 1.0's); others are replaced.
-_NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _attribute(value: str) -> dict[str, str]:
-    return {"DataType": "String", "StringValue": _NOT_XML.sub("?", value)[:4000]}
-
 
 @dataclass(frozen=True)
 class _Held:
@@ -60,104 +46,27 @@ class _Held:
     receipt: str
 
 
-class SqsQueue:
-    """The `Queue` and `DeadLetters` ports on SQS queues and the hub's DynamoDB table.
+class SqsDeadLetters:
+    """The `DeadLetters` port on the SQS dead-letter queues and the hub's DynamoDB table.
 
-    Standard queues deliver at least once and do not deduplicate: `dedupe_id` is kept
-    as a message attribute (for logs and operators), and the downstream steps are
-    idempotent on their own keys, which is what makes a duplicate harmless here.
-    No client is created before the first call.
+    Replays go back through `queue` (the `SqsQueue` of the same deployment), whose
+    addresses it shares. No client is created before the first call.
     """
 
-    def __init__(
-        self,
-        prefix: str,
-        table_name: str,
-        *,
-        queues: tuple[str, ...] = QUEUES,
-        timeout: float = 10.0,
-        clients: AwsClients | None = None,
-    ) -> None:
-        if not table_name:
-            raise ConfigurationError("HUB_TABLE is not set: SQS dead letters need the hub's DynamoDB table")
-        self.prefix = prefix
-        self.table_name = table_name
-        self.queues = tuple(queues)
-        self._clients = clients or AwsClients(timeout)
-        self._urls: dict[str, str] = {}
-
-    # --- plumbing -------------------------------------------------------------------
+    def __init__(self, queue: SqsQueue, table: HubTable) -> None:
+        self.queue = queue
+        self.addresses = queue.addresses
+        self.table = table
 
     @property
     def _sqs(self) -> Any:
-        return self._clients.get("sqs")
+        return self.addresses.sqs
 
     @property
     def _ddb(self) -> Any:
-        return self._clients.get("dynamodb")
+        return self.table.client
 
-    def logical(self, queue: str) -> str:
-        """The logical name of a queue given either way: the consumer passes the physical
-        name it reads from the record's `eventSourceARN`, flows pass the logical one."""
-        if self.prefix and queue.startswith(self.prefix) and queue[len(self.prefix) :] in self.queues:
-            return queue[len(self.prefix) :]
-        return queue
-
-    def _url(self, name: str) -> str:
-        """The URL of a physical queue name, looked up once per process."""
-        url = self._urls.get(name)
-        if url is None:
-            try:
-                url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
-            except Exception as exc:
-                raise aws_error(exc, f"SQS queue {name}") from exc
-            self._urls[name] = url
-        return url
-
-    def _queue_url(self, queue: str) -> str:
-        return self._url(physical_name(self.prefix, self.logical(queue)))
-
-    def _dlq_url(self, queue: str) -> str:
-        return self._url(physical_name(self.prefix, self.logical(queue)) + DLQ_SUFFIX)
-
-    # --- Queue port -----------------------------------------------------------------
-
-    def send(self, queue: str, body: dict[str, Any], dedupe_id: str) -> None:
-        """Queue `body`; returns once SQS has stored it. Raises `TransientError` (so the
-        door answers 503 and the sender retries) or `ConfigurationError`."""
-        url = self._queue_url(queue)
-        attributes = {"dedupe_id": _attribute(dedupe_id)} if dedupe_id else {}
-        try:
-            self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body), MessageAttributes=attributes)
-        except Exception as exc:
-            raise aws_error(exc, f"queue {self.logical(queue)}") from exc
-
-    def delete(self, queue: str, receipt: str) -> None:
-        """Delete a processed delivery (what Lambda does for a batch that succeeds)."""
-        try:
-            self._sqs.delete_message(QueueUrl=self._queue_url(queue), ReceiptHandle=receipt)
-        except Exception as exc:
-            raise aws_error(exc, f"queue {self.logical(queue)}") from exc
-
-    def retry_later(self, queue: str, receipt: str, delay: float) -> None:
-        """Hide a failed delivery for `delay` seconds (capped below SQS's 12 hours).
-
-        Best effort: if SQS refuses (a stale receipt, the 12-hour total exceeded, a
-        throttle), the message still comes back after the queue's visibility timeout,
-        so the failure is logged rather than failing the whole batch.
-        """
-        seconds = int(min(max(delay, 0.0), MAX_VISIBILITY))
-        try:
-            self._sqs.change_message_visibility(
-                QueueUrl=self._queue_url(queue), ReceiptHandle=receipt, VisibilityTimeout=seconds
-            )
-        except Exception as exc:
-            logger.warning(
-                "could not delay a retry",
-                extra={"queue": self.logical(queue), "reason": str(aws_error(exc, "ChangeMessageVisibility"))},
-            )
-
-    def dead_letter(self, queue: str, body: dict[str, Any], reason: str, step: str, message_id: str = "") -> None:
+    def park(self, queue: str, body: dict[str, Any], reason: str, step: str, message_id: str = "") -> None:
         """Send the message to `<queue>-dlq` with its reason, step, queue and message id.
 
         Idempotent on `message_id` through a `deadletter#<id>` record written after the
@@ -165,37 +74,21 @@ class SqsQueue:
         twice. If the process dies between the send and the record, a second copy may
         be parked; `list` shows it once and `replay`/`discard` remove every copy.
         """
-        source = self.logical(queue)
+        source = self.addresses.logical(queue)
         lid = letter_id(message_id) if message_id else ""
         if lid and self._record(lid) is not None:
             return
-        attributes = {"queue": _attribute(source), "reason": _attribute(reason or "(no reason)")}
+        attributes = {"queue": attribute(source), "reason": attribute(reason or "(no reason)")}
         if step:
-            attributes["step"] = _attribute(step)
+            attributes["step"] = attribute(step)
         if message_id:
-            attributes["message_id"] = _attribute(message_id)
-        try:
+            attributes["message_id"] = attribute(message_id)
+        with AwsErrors(f"dead-letter queue of {source}"):
             self._sqs.send_message(
-                QueueUrl=self._dlq_url(source), MessageBody=json.dumps(body), MessageAttributes=attributes
+                QueueUrl=self.addresses.dlq_url(source), MessageBody=json.dumps(body), MessageAttributes=attributes
             )
-        except Exception as exc:
-            raise aws_error(exc, f"dead-letter queue of {source}") from exc
         if lid:
             self._put_state(lid, PARKED, {"queue": source}, allowed=(), expires_in=LETTER_RECORD_SECONDS)
-
-    def depth(self) -> dict[str, int]:
-        """Messages waiting (visible) in each queue and each dead-letter queue."""
-        out: dict[str, int] = {}
-        for queue in self.queues:
-            for name, url in ((queue, self._queue_url(queue)), (queue + DLQ_SUFFIX, self._dlq_url(queue))):
-                try:
-                    attrs = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-                except Exception as exc:
-                    raise aws_error(exc, f"SQS queue {name}") from exc
-                out[name] = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
-        return out
-
-    # --- DeadLetters port -----------------------------------------------------------
 
     def list(self) -> list[DeadLetter]:
         """The dead letters waiting, oldest first, one per letter id.
@@ -241,7 +134,7 @@ class SqsQueue:
             self._settle(letter_id, mine)
             return False
         try:
-            self.send(letter.queue, letter.body, dedupe_id=f"replay:{letter_id}")
+            self.queue.send(letter.queue, letter.body, dedupe_id=f"replay:{letter_id}")
         except Exception:
             # Nothing was queued: give the letter back, so the operator may try again.
             self._put_state(letter_id, PARKED, {}, allowed=(REPLAYING,), expires_in=LETTER_RECORD_SECONDS)
@@ -295,13 +188,13 @@ class SqsQueue:
 
     def _receive_all(self) -> list[_Held]:
         held: list[_Held] = []
-        for queue in self.queues:
-            url = self._dlq_url(queue)
+        for queue in self.addresses.queues:
+            url = self.addresses.dlq_url(queue)
             long_polled = False
             while len(held) < MAX_LETTERS:
                 messages = self._receive(url, wait=1 if long_polled else 0)
                 if not messages:
-                    if long_polled or not self._visible(url):
+                    if long_polled or not self.addresses.visible(url, "reading a dead-letter queue"):
                         break
                     long_polled = True  # short polls sample servers: confirm with a long one
                     continue
@@ -309,8 +202,8 @@ class SqsQueue:
         return held
 
     def _receive(self, url: str, wait: int) -> list[dict[str, Any]]:
-        try:
-            return self._sqs.receive_message(
+        with AwsErrors("reading a dead-letter queue"):
+            messages: list[dict[str, Any]] = self._sqs.receive_message(
                 QueueUrl=url,
                 MaxNumberOfMessages=10,
                 VisibilityTimeout=LIST_VISIBILITY,
@@ -318,15 +211,7 @@ class SqsQueue:
                 MessageAttributeNames=["All"],
                 MessageSystemAttributeNames=["SentTimestamp"],
             ).get("Messages", [])
-        except Exception as exc:
-            raise aws_error(exc, "reading a dead-letter queue") from exc
-
-    def _visible(self, url: str) -> int:
-        try:
-            attrs = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-        except Exception as exc:
-            raise aws_error(exc, "reading a dead-letter queue") from exc
-        return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+        return messages
 
     @staticmethod
     def _letter(queue: str, message: dict[str, Any]) -> DeadLetter:
@@ -367,22 +252,17 @@ class SqsQueue:
 
     def _delete(self, held: list[_Held]) -> None:
         for h in held:
-            try:
+            with AwsErrors("deleting a dead letter"):
                 self._sqs.delete_message(QueueUrl=h.dlq_url, ReceiptHandle=h.receipt)
-            except Exception as exc:
-                raise aws_error(exc, "deleting a dead letter") from exc
 
     # --- letter records (DynamoDB) ----------------------------------------------------
 
     @staticmethod
     def _key(lid: str) -> dict[str, dict[str, str]]:
-        return {"id": {"S": f"deadletter#{lid}"}}
+        return HubTable.key(f"deadletter#{lid}")
 
     def _record(self, lid: str) -> dict[str, str] | None:
-        try:
-            item = self._ddb.get_item(TableName=self.table_name, Key=self._key(lid), ConsistentRead=True).get("Item")
-        except Exception as exc:
-            raise aws_error(exc, f"table {self.table_name}") from exc
+        item = self.table.get(f"deadletter#{lid}", "dead letters")
         return {k: next(iter(v.values())) for k, v in item.items()} if item else None
 
     def _states(self, lids: list[str]) -> dict[str, str]:
@@ -390,7 +270,7 @@ class SqsQueue:
         states: dict[str, str] = {}
         for start in range(0, len(lids), 100):
             request: dict[str, Any] = {
-                self.table_name: {
+                self.table.name: {
                     "Keys": [self._key(lid) for lid in lids[start : start + 100]],
                     "ConsistentRead": True,
                     "ProjectionExpression": "#k, #s",
@@ -398,11 +278,9 @@ class SqsQueue:
                 }
             }
             while request:
-                try:
+                with self.table.errors("dead letters"):
                     answer = self._ddb.batch_get_item(RequestItems=request)
-                except Exception as exc:
-                    raise aws_error(exc, f"table {self.table_name}") from exc
-                for item in answer.get("Responses", {}).get(self.table_name, []):
+                for item in answer.get("Responses", {}).get(self.table.name, []):
                     states[item["id"]["S"].removeprefix("deadletter#")] = item.get("state", {}).get("S", "")
                 request = answer.get("UnprocessedKeys") or {}
         return states
@@ -439,16 +317,15 @@ class SqsQueue:
             values[":stale_at"] = {"N": str(now - REPLAY_STALE_SECONDS)}
             conditions.append("(#s = :stale AND #at < :stale_at)")
         try:
-            self._ddb.update_item(
-                TableName=self.table_name,
-                Key=self._key(lid),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=" OR ".join(conditions),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except Exception as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise aws_error(exc, f"table {self.table_name}") from exc
+            with self.table.errors("dead letters"):
+                self._ddb.update_item(
+                    TableName=self.table.name,
+                    Key=self._key(lid),
+                    UpdateExpression="SET " + ", ".join(sets),
+                    ConditionExpression=" OR ".join(conditions),
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+        except ConditionFailed:
+            return False
         return True

@@ -1,4 +1,8 @@
-"""The embedded runtime's one SQLite database, shared by its threads.
+"""The embedded runtime's one SQLite database, shared by its threads, with the
+runtime's own tables (queue messages, dead letters, the door's idempotency keys).
+
+The embedded adapters (sheet, stock ledger, mail log) keep their tables in the same
+file and create them with `Database.script`.
 
 One connection per thread (sqlite3 connections are not shared across threads), WAL so
 readers never block the writer, `synchronous=FULL` so a queued event survives even a

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib import flows
+from chalicelib.adapters.locks_local import LocalLocks
+from chalicelib.dead_letters import letter_id
 from chalicelib.domain import events as ev
 from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.domain.precedence import Clock
 from chalicelib.errors import PermanentError, TransientError
-from chalicelib.ports import CustomerRows, DeadLetter, Email, StockOrder
-from chalicelib.runtime.locks import LocalLocks
+from chalicelib.ports import CustomerRows, DeadLetter, Email, Ports, StockOrder
 
 TODAY = "2025-06-01"
 PUBLIC_URL = "https://hub.example.test"
@@ -262,22 +263,16 @@ class Sent:
 
 
 class FakeQueue(Faulty):
-    """`Queue` and `DeadLetters` (one object, as in both runtimes).
-
-    A send whose dedupe id is still waiting in that queue is a no-op, like the embedded
-    queue; `sent` keeps every call anyway, so a test can tell a send from a dedupe.
-    """
+    """`Queue`: a send whose dedupe id is still waiting in that queue is a no-op, like
+    the embedded queue; `sent` keeps every call anyway, so a test can tell a send from a
+    dedupe."""
 
     def __init__(self) -> None:
         super().__init__()
         self.sent: list[Sent] = []
         self._waiting: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-        self.letters: dict[str, DeadLetter] = {}
-        self.discarded: dict[str, str] = {}
         self.retries: list[tuple[str, str, float]] = []
-        self._clock = 0.0
-
-    # --- Queue port ---------------------------------------------------------------
+        self.deleted: list[tuple[str, str]] = []
 
     def send(self, queue: str, body: dict[str, Any], dedupe_id: str) -> None:
         self._enter("send")
@@ -286,35 +281,16 @@ class FakeQueue(Faulty):
         self.sent.append(Sent(queue, stored, dedupe_id))
         self._waiting[queue].setdefault(dedupe_id, stored)
 
-    def dead_letter(self, queue: str, body: dict[str, Any], reason: str, step: str, message_id: str = "") -> None:
-        self._enter("dead_letter")
-        letter_id = message_id or f"letter-{len(self.letters) + len(self.discarded) + 1}"
-        if letter_id in self.letters or letter_id in self.discarded:
-            return
-        self._clock += 1
-        self.letters[letter_id] = DeadLetter(letter_id, queue, copy.deepcopy(body), reason, step, self._clock)
-
     def retry_later(self, queue: str, receipt: str, delay: float) -> None:
         self._enter("retry_later")
         self.retries.append((queue, receipt, delay))
 
-    # --- DeadLetters port -----------------------------------------------------------
+    def delete(self, queue: str, receipt: str) -> None:
+        self._enter("delete")
+        self.deleted.append((queue, receipt))
 
-    def list(self) -> list[DeadLetter]:
-        return sorted(self.letters.values(), key=lambda d: d.failed_at)
-
-    def replay(self, letter_id: str) -> bool:
-        letter = self.letters.pop(letter_id, None)
-        if letter is None:
-            return False
-        self.send(letter.queue, letter.body, dedupe_id=f"replay:{letter_id}")
-        return True
-
-    def discard(self, letter_id: str, reason: str) -> bool:
-        if self.letters.pop(letter_id, None) is None:
-            return False
-        self.discarded[letter_id] = reason
-        return True
+    def depth(self) -> dict[str, int]:
+        return {queue: len(waiting) for queue, waiting in self._waiting.items() if waiting}
 
     # --- inspection and delivery ----------------------------------------------------
 
@@ -330,6 +306,45 @@ class FakeQueue(Faulty):
         bodies = self.waiting(queue)
         self._waiting[queue].clear()
         return bodies
+
+
+class FakeDeadLetters(Faulty):
+    """`DeadLetters`: letters keyed by `letter_id(message id)`, as both runtimes key them;
+    a replay sends the message back on `queue`."""
+
+    def __init__(self, queue: FakeQueue) -> None:
+        super().__init__()
+        self.queue = queue
+        self.letters: dict[str, DeadLetter] = {}
+        self.discarded: dict[str, str] = {}
+        self._clock = 0.0
+
+    def park(self, queue: str, body: dict[str, Any], reason: str, step: str, message_id: str = "") -> None:
+        self._enter("park")
+        lid = letter_id(message_id)
+        if lid in self.letters or lid in self.discarded:
+            return
+        self._clock += 1
+        self.letters[lid] = DeadLetter(lid, queue, copy.deepcopy(body), reason, step, self._clock)
+
+    def list(self) -> list[DeadLetter]:
+        self._enter("list")
+        return sorted(self.letters.values(), key=lambda d: d.failed_at)
+
+    def replay(self, letter_id: str) -> bool:
+        self._enter("replay")
+        letter = self.letters.pop(letter_id, None)
+        if letter is None:
+            return False
+        self.queue.send(letter.queue, letter.body, dedupe_id=f"replay:{letter_id}")
+        return True
+
+    def discard(self, letter_id: str, reason: str) -> bool:
+        self._enter("discard")
+        if self.letters.pop(letter_id, None) is None:
+            return False
+        self.discarded[letter_id] = reason
+        return True
 
 
 class FakeMailLog(Faulty):
@@ -401,21 +416,22 @@ def build_ports(
     mailer: FakeMailer | None = None,
     notifier: FakeNotifier | None = None,
     queue: FakeQueue | None = None,
+    dead_letters: FakeDeadLetters | None = None,
     mail_log: FakeMailLog | None = None,
     clocks: FakeClocks | None = None,
     catalog: Catalog | None = None,
     today: str = TODAY,
-) -> flows.Ports:
-    """`flows.Ports` over fakes (fresh ones for any not given), the built-in catalog and a fixed day."""
+) -> Ports:
+    """`Ports` over fakes (fresh ones for any not given), the built-in catalog and a fixed day."""
     q = queue or FakeQueue()
-    return flows.Ports(
+    return Ports(
         sheet=sheet or FakeSheet(),
         stock=stock or FakeStock(),
         mailer=mailer or FakeMailer(),
         notifier=notifier or FakeNotifier(),
         queue=q,
         mail_log=mail_log or FakeMailLog(),
-        dead_letters=q,
+        dead_letters=dead_letters or FakeDeadLetters(q),
         locks=LocalLocks(),
         clocks=clocks or FakeClocks(),
         catalog=catalog or Catalog.load(None),
@@ -441,15 +457,20 @@ class World:
     clocks: FakeClocks = field(default_factory=FakeClocks)
     catalog: Catalog = field(default_factory=lambda: Catalog.load(None))
     today: str = TODAY
+    dead_letters: FakeDeadLetters = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.dead_letters = FakeDeadLetters(self.queue)
 
     @property
-    def ports(self) -> flows.Ports:
+    def ports(self) -> Ports:
         return build_ports(
             sheet=self.sheet,
             stock=self.stock,
             mailer=self.mailer,
             notifier=self.notifier,
             queue=self.queue,
+            dead_letters=self.dead_letters,
             mail_log=self.mail_log,
             clocks=self.clocks,
             catalog=self.catalog,
