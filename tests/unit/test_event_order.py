@@ -74,7 +74,7 @@ def end_state(world: World) -> dict:
         "rows": world.sheet.rows,
         "orders": [(o.ref, o.sku, o.state, world.stock.partner(o.partner_id)) for o in world.stock.orders],
         "marketing": [s.dedupe_id for s in world.queue.sent if s.queue == queues.MAIL],
-        "letters": world.queue.list(),
+        "letters": world.dead_letters.list(),
     }
 
 
