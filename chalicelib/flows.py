@@ -522,8 +522,6 @@ _CUSTOMER_STEPS: dict[type, Callable[..., CustomerStep | None]] = {
     ev.PaymentFailed: payment_failed,
     ev.SubscriptionCancelled: subscription_cancelled,
     ev.SubscriptionUpdated: subscription_updated,
-
-
     ev.MarketingDue: marketing_due,
 }
 
