@@ -456,6 +456,8 @@ def marketing_due(event: ev.MarketingDue, ports: Ports) -> CustomerStep:
         customer = decision.customer
         if not customer.consent or ports.mail_log.is_suppressed(event.email):
             return
+        # A row typed by hand never passed the door: "a@x.com,b@y.com" would mail both.
+        valid_email(customer.email)
         email = marketing.compose(
             customer, event.campaign, ports.catalog, ports.public_url, ports.secret_key, ports.mail_domain
         )
@@ -489,10 +491,20 @@ def sync_sheet(ports: Ports) -> int:
     for customer in ports.sheet.all():
         if not customer.consent or ports.mail_log.is_suppressed(customer.email):
             continue
+        if not _mailable(customer.email):
+            continue  # typed by hand and not one address: fixing the cell is staff's job
         if ports.mail_log.status(customer.email, ev.NEWCOMER) is None:
             queue_marketing(ports, customer)
             queued += 1
     return queued
+
+
+def _mailable(email: str) -> bool:
+    try:
+        valid_email(email)
+    except PermanentError:
+        return False
+    return True
 
 
 # --- slack -----------------------------------------------------------------------

@@ -648,6 +648,16 @@ def test_sync_sheet_queues_mail_only_for_consenting_rows_never_sent(w):
     assert flows.sync_sheet(w.ports) == 0
 
 
+def test_a_row_typed_with_two_addresses_is_never_mailed(w):
+    """Rows typed by hand never passed the door: `a@x,b@y` would put both in To:."""
+    w.sheet.type_row(Customer(email="victim@example.com,attacker@evil.example", consent=True))
+    assert flows.sync_sheet(w.ports) == 0
+    with pytest.raises(PermanentError, match="not an email address") as exc:
+        w.handle(ev.MarketingDue("mail:x:newcomer", email="victim@example.com,attacker@evil.example"))
+    assert "victim" not in str(exc.value)
+    assert w.mailer.sent == []
+
+
 def test_sync_sheet_twice_before_the_mail_goes_out_sends_one_email(w):
     w.sheet.type_row(Customer(email="typed@example.com", consent=True))
     flows.sync_sheet(w.ports)
