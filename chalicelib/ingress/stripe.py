@@ -64,9 +64,10 @@ def verify(raw: bytes, signature: str, secret: str, now: float | None = None) ->
 
 
 def _timestamp(signature: str) -> int:
-    """The `t=` of a header the library has verified (so it is there and an integer)."""
-    fields = dict(item.split("=", 1) for item in signature.split(",") if "=" in item)
-    return int(fields.get("t", "0").strip())
+    """The `t=` of a header the library has verified (so it is there and an integer): the
+    first one, as the library reads it."""
+    stamps = [value for key, _, value in (item.partition("=") for item in signature.split(",")) if key == "t"]
+    return int(stamps[0]) if stamps else 0
 
 
 def _node(obj: dict[str, Any], *path: str) -> dict[str, Any]:

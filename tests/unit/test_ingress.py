@@ -620,3 +620,16 @@ def test_customer_updated_carries_the_new_email_and_shipping_first():
         1750000003,
     )
     assert event.address == stripe.to_event(stripe_event("checkout.session.completed", checkout_session())).address
+
+
+def test_stripe_future_check_reads_the_timestamp_the_library_verified():
+    """A second `t=` in the header must not slip a future-dated signature past the check."""
+    import time
+
+    body = b'{"id": "evt_1", "type": "invoice.paid", "data": {"object": {}}}'
+    ahead = int(time.time()) + 3600
+    v1 = hmac.new(b"whsec_k", f"{ahead}.".encode() + body, hashlib.sha256).hexdigest()
+    for header in (f"t={ahead},v1={v1}", f"t={ahead},v1={v1},t=1"):
+        with pytest.raises(Rejection, match="future") as exc:
+            stripe.verify(body, header, "whsec_k")
+        assert exc.value.status == 401
