@@ -89,10 +89,18 @@ def _unavailable(exc: ConfigurationError) -> Response:
     return _page(503, "Please try again later", "<p>This page is not available right now.</p>")
 
 
+def _unsubscribed(email: str) -> Response:
+    return _page(200, "Unsubscribed", f"<p>{html.escape(email)} will get no more marketing email from us.</p>")
+
+
 def unsubscribe_page(request: Any, hub_factory: HubFactory, token: str) -> Response:
-    """GET: a page with one button; a link scanner's GET must not unsubscribe anyone."""
+    """GET: a page with one button; a link scanner's GET must not unsubscribe anyone.
+    Opened again once unsubscribed, the link says so instead of asking again."""
     try:
-        email = hub_factory().intake.unsubscribe_email(token)
+        intake = hub_factory().intake
+        email = intake.unsubscribe_email(token)
+        if intake.unsubscribed(email):
+            return _unsubscribed(email)
     except Rejection as exc:
         return _invalid_link(exc)
     except ConfigurationError as exc:
@@ -119,7 +127,7 @@ def unsubscribe(request: Any, hub_factory: HubFactory, token: str) -> Response:
     except Exception:
         logger.exception("could not record an unsubscribe")
         return _page(503, "Please try again", "<p>We could not record your request. Please try again.</p>")
-    return _page(200, "Unsubscribed", f"<p>{html.escape(email)} will get no more marketing email from us.</p>")
+    return _unsubscribed(email)
 
 
 def health(request: Any, hub_factory: HubFactory) -> Response:

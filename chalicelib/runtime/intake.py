@@ -157,6 +157,10 @@ class Intake:
         except PermanentError as exc:
             raise Rejection(400, str(exc)) from exc
 
+    def unsubscribed(self, email: str) -> bool:
+        """True once the address has unsubscribed (its link's page then says so)."""
+        return self._ports().mail_log.is_suppressed(email)
+
     def unsubscribe(self, token: str, raw: bytes | None, headers: dict[str, str]) -> str:
         """RFC 8058 one-click (mail clients) or the page's button (people): the email
         unsubscribed. Refused (`Rejection`, `NotOneClick`) before anything is recorded."""

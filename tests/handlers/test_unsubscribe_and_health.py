@@ -35,6 +35,16 @@ def test_one_click_post_unsubscribes(client, hub, drain):
     assert hub.sheet.get("ann@example.com").consent is False
 
 
+def test_the_link_opened_after_unsubscribing_says_so_instead_of_asking_again(client, hub):
+    link = f"/unsubscribe/{token('ann@example.com')}"
+    assert b"Stop marketing emails" in client.http.get(link).body
+    client.http.post(link, body=b"List-Unsubscribe=One-Click", headers=FORM)
+    page = client.http.get(link)
+    assert page.status_code == 200
+    assert b"<h1>Unsubscribed</h1>" in page.body and b"ann@example.com will get no more" in page.body
+    assert b"Stop marketing emails" not in page.body and b"<form" not in page.body
+
+
 def test_forged_or_damaged_tokens_are_400(client, hub):
     forged = make_token("another-key", "ann@example.com")
     for bad in (forged, "garbage", token("ann@example.com")[:-3]):
