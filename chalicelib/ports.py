@@ -120,6 +120,17 @@ class StockOrder:
     confirmed: bool
 
 
+@dataclass(frozen=True)
+class OrderSummary:
+    """A sale order the hub placed, as an operator reads it (`python -m chalicelib orders`)."""
+
+    ref: str  # client_order_ref: the Stripe invoice id
+    customer: str  # the partner's name or email
+    product: str
+    state: str  # Odoo's: draft, sale, done, cancel
+    created: str  # UTC, as the stock system gives it
+
+
 class StockSystem(Protocol):
     """Odoo (or the embedded stock ledger): partners and confirmed sale orders."""
 
@@ -137,6 +148,9 @@ class StockSystem(Protocol):
 
     def confirm_order(self, order_id: int) -> None:
         """Confirm the order so stock gets its delivery."""
+
+    def recent_orders(self, limit: int) -> list[OrderSummary]:
+        """The newest sale orders that carry a `client_order_ref` (the hub's), newest first."""
 
     def ping(self) -> str:
         """Raise when the stock system does not answer; else a short description."""

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.errors import ConfigurationError, HubError, PermanentError, TransientError
 from chalicelib.logs import logger
-from chalicelib.ports import StockOrder
+from chalicelib.ports import OrderSummary, StockOrder
 from chalicelib.retry import service_retry
 from chalicelib.settings import Settings
 
@@ -238,10 +238,41 @@ class OdooStock:
             f"Odoo refused to confirm sale order {order_id} (state {state or 'deleted'}): {refusal}"
         ) from refusal
 
+    def recent_orders(self, limit: int) -> list[OrderSummary]:
+        """Two reads: the orders, then their lines' products (a sale order has no product of its own)."""
+        orders = self._read(
+            "sale.order",
+            "search_read",
+            [[["client_order_ref", "!=", False]]],
+            {"fields": ["client_order_ref", "partner_id", "state", "date_order"], "order": "id desc", "limit": limit},
+        )
+        lines = self._read(
+            "sale.order.line",
+            "search_read",
+            [[["order_id", "in", [int(o["id"]) for o in orders]]]],
+            {"fields": ["order_id", "product_id"]},
+        )
+        products = {record_id(line["order_id"]): _name(line["product_id"]) for line in lines}
+        return [
+            OrderSummary(
+                ref=str(o["client_order_ref"]),
+                customer=_name(o["partner_id"]),
+                product=products.get(int(o["id"]), ""),
+                state=str(o["state"]),
+                created=str(o.get("date_order") or ""),
+            )
+            for o in orders
+        ]
+
     def ping(self) -> str:
         """One attempt, no retries: the health page must answer quickly."""
         count = self.call("sale.order", "search_count", [[]])
         return f"{self.describe()}, {count} sale orders"
+
+
+def _name(many2one: Any) -> str:
+    """The display name of a many2one value (`[id, name]`, or False when empty)."""
+    return str(many2one[1]) if isinstance(many2one, (list, tuple)) and len(many2one) > 1 else ""
 
 
 def _pick(rows: Iterable[dict[str, Any]]) -> StockOrder | None:

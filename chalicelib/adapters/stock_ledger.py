@@ -13,7 +13,7 @@ from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer
 from chalicelib.errors import PermanentError
 from chalicelib.infra.sqlite import Database
-from chalicelib.ports import StockOrder
+from chalicelib.ports import OrderSummary, StockOrder
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stock_partners (
@@ -86,6 +86,24 @@ class StockLedger:
             " JOIN stock_products pr ON pr.id = o.product_id ORDER BY o.id"
         )
         return [dict(r) for r in rows]
+
+    def recent_orders(self, limit: int) -> list[OrderSummary]:
+        rows = self.db.query(
+            "SELECT o.client_order_ref, o.state, o.created_at, p.name, p.email, pr.default_code"
+            " FROM stock_orders o JOIN stock_partners p ON p.id = o.partner_id"
+            " JOIN stock_products pr ON pr.id = o.product_id ORDER BY o.id DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            OrderSummary(
+                ref=r["client_order_ref"],
+                customer=r["name"] or r["email"],
+                product=r["default_code"],
+                state=r["state"],
+                created=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["created_at"])),
+            )
+            for r in rows
+        ]
 
     def ping(self) -> str:
         return f"embedded stock ledger, {len(self.orders())} orders"

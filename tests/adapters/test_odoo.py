@@ -122,6 +122,20 @@ def test_order_is_created_found_and_confirmed(stock: OdooStock, fake: OdooFake) 
     assert stock.find_order("in_other") is None
 
 
+def test_recent_orders_are_the_hubs_newest_first_with_customer_and_product(stock: OdooStock, fake: OdooFake) -> None:
+    partner = stock.ensure_partner(ANN)
+    first = stock.create_order(partner, "BOX-CLASSIC", "in_1")
+    stock.confirm_order(first.id)
+    stock.create_order(partner, "BOX-SUPER", "in_2")
+    fake.add_order(partner, "BOX-SUPER", "")  # typed in Odoo by hand: not the hub's
+
+    newest, older = stock.recent_orders(10)
+    assert (newest.ref, newest.product, newest.state) == ("in_2", "Super box", "draft")
+    assert (older.ref, older.product, older.state) == ("in_1", "Classic box", "sale")
+    assert newest.customer == ANN.name and newest.created.startswith(time.strftime("%Y-%m-%d", time.gmtime()))
+    assert [o.ref for o in stock.recent_orders(1)] == ["in_2"]
+
+
 def test_find_order_prefers_a_confirmed_order_then_the_oldest(stock: OdooStock, fake: OdooFake) -> None:
     partner = fake.add_partner("Ann", "ann@example.com")
     oldest = fake.add_order(partner, "BOX-SUPER", "in_dup")

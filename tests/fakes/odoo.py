@@ -28,6 +28,7 @@ import json
 import re
 import socket
 import threading
+import time
 import xmlrpc.client
 from collections.abc import Iterator
 from typing import Any
@@ -53,6 +54,7 @@ MODELS: dict[str, dict[str, Any]] = {
         "client_order_ref": "char",
         "state": "selection",
         "order_line": ("o2m", "sale.order.line", "order_id"),
+        "date_order": "char",
     },
     "sale.order.line": {
         "order_id": ("m2o", "sale.order"),
@@ -558,6 +560,8 @@ class OdooFake(HttpFake):
             if not line.get("product_id"):
                 raise ValidationError("Missing required fields on accountable sale order line.")
             lines.append(line)
+        if model == "sale.order":  # Odoo's default: now, as a UTC datetime string
+            clean.setdefault("date_order", time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()))
         new_id = self._insert(model, clean)
         for line in lines:
             product = self._tables["product.product"][line["product_id"]]

@@ -26,7 +26,7 @@ from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.domain.precedence import Clock
 from chalicelib.errors import PermanentError, TransientError
-from chalicelib.ports import CustomerRows, DeadLetter, Email, Ports, StockOrder
+from chalicelib.ports import CustomerRows, DeadLetter, Email, OrderSummary, Ports, StockOrder
 
 TODAY = "2025-06-01"
 PUBLIC_URL = "https://hub.example.test"
@@ -201,6 +201,13 @@ class FakeStock(Faulty):
         self._enter("confirm_order")
         order = next(o for o in self.orders if o.id == order_id)
         order.state = "sale"
+
+    def recent_orders(self, limit: int) -> list[OrderSummary]:
+        self._enter("recent_orders")
+        return [
+            OrderSummary(o.ref, self.partner(o.partner_id)["name"], o.sku, o.state, "")
+            for o in reversed(self.orders[-limit:])
+        ]
 
     def ping(self) -> str:
         self._enter("ping")
