@@ -22,7 +22,7 @@ DEV_ENV := STRIPE_WEBHOOK_SECRET=$(STRIPE_WEBHOOK_SECRET) SLACK_SIGNING_SECRET=$
 	FORMSTACK_HMAC_KEY=$(FORMSTACK_HMAC_KEY) SLACK_OPERATORS=$(SLACK_OPERATORS) HUB_STATE_DIR=$(HUB_STATE_DIR) \
 	HUB_PUBLIC_URL=$(HUB_PUBLIC_URL)
 
-.PHONY: setup run demo test lint format chaos replay bench clean package deploy destroy secrets resources
+.PHONY: setup run demo test lint format chaos bench clean replay sync sheet orders queues dead-letters package deploy destroy secrets resources
 
 setup: $(STAMP)
 
@@ -53,8 +53,10 @@ format: $(STAMP)
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos
 
-replay: $(STAMP)
-	env HUB_STATE_DIR=$(HUB_STATE_DIR) $(BIN)/python -m chalicelib replay $(ARGS)
+# The operators' command line on the dev stage (`python -m chalicelib --help`); ARGS passes arguments:
+# `make replay ARGS=all`, `make sheet ARGS=ann@example.com`.
+replay sync sheet orders queues dead-letters: $(STAMP)
+	@env $(DEV_ENV) $(BIN)/python -m chalicelib --stage dev $@ $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -91,3 +91,9 @@ def test_make_demo_passes_every_time_against_one_make_run(make_run):
         assert demo.returncode == 0, f"run {attempt + 1} of {DEMO_RUNS}:\n{demo.stdout}\n{demo.stderr}"
     text = log.read_text(errors="replace")
     assert "Traceback" not in text and text.count("Serving on") == 1, text
+
+    # The operators' views, from `make`, on the dev stage, with no other setting.
+    sheet = make("sheet", env)
+    assert sheet.returncode == 0 and f"{2 * DEMO_RUNS} customers" in sheet.stdout, sheet.stdout + sheet.stderr
+    letters = make("replay", env)
+    assert (letters.returncode, letters.stdout) == (0, "0 dead letters\n"), letters.stderr
