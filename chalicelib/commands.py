@@ -111,7 +111,8 @@ def _find(ports: Ports, raw: str) -> str:
     c = customer
     return (
         f"*{escape(c.name or c.email)}* ({escape(c.email)})\n"
-        f"Status: {escape(c.status)} · Box: {escape(c.box or '-')} · "
+        f"Status: {escape(c.status)}{f' (ends on {escape(c.ends_on)})' if c.ends_on else ''} · "
+        f"Box: {escape(c.box or '-')} · "
         f"Consent: {'yes' if c.consent else 'no'}\n"
         f"Stripe: {escape(c.stripe_customer or '-')} · Signed up: {escape(c.signed_up or '-')} · "
         f"Last order: {escape(c.last_order or '-')}"

@@ -86,6 +86,11 @@ def test_find_reads_the_address_as_slack_sends_it(w, raw):
     assert "Last order: 2025-06-01 in_1" in text
 
 
+def test_find_shows_when_a_subscription_ends(w):
+    w.sheet.type_row(Customer(email="eve@example.com", status="active", ends_on="2025-07-01"))
+    assert "Status: active (ends on 2025-07-01)" in answer(w, "find eve@example.com")
+
+
 def test_find_shows_dashes_for_empty_cells(w):
     text = answer(w, "find bob@example.com")
     assert "*bob@example.com*" in text
