@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from chalicelib.domain.customer import normalise_email
 from chalicelib.domain.precedence import Clock
-from chalicelib.errors import ConfigurationError
-from chalicelib.infra.aws import AwsClients, aws_error
+from chalicelib.infra.aws import AwsClients, HubTable
 
 PREFIX = "clock#"
 
@@ -23,34 +21,19 @@ class DynamoClocks:
     """Each customer's clock in DynamoDB. No client is created before the first call."""
 
     def __init__(self, table_name: str, *, timeout: float = 10.0, clients: AwsClients | None = None) -> None:
-        if not table_name:
-            raise ConfigurationError("HUB_TABLE is not set: the customer clocks need the hub's DynamoDB table")
-        self.table_name = table_name
-        self._clients = clients or AwsClients(timeout)
-
-    @property
-    def _ddb(self) -> Any:
-        return self._clients.get("dynamodb")
-
-    def _key(self, email: str) -> dict[str, dict[str, str]]:
-        return {"id": {"S": PREFIX + normalise_email(email)}}
+        self.table = HubTable(table_name, clients or AwsClients(timeout), "the customer clocks")
 
     def get(self, email: str) -> Clock:
-        try:
-            item = self._ddb.get_item(TableName=self.table_name, Key=self._key(email), ConsistentRead=True).get("Item")
-        except Exception as exc:
-            raise aws_error(exc, f"customer clocks (table {self.table_name})") from exc
+        item = self.table.get(PREFIX + normalise_email(email), "customer clocks")
         return Clock.from_dict(json.loads(item["clock"]["S"])) if item and "clock" in item else Clock()
 
     def put(self, email: str, clock: Clock) -> None:
-        try:
-            self._ddb.put_item(
-                TableName=self.table_name,
+        with self.table.errors("customer clocks"):
+            self.table.client.put_item(
+                TableName=self.table.name,
                 Item={
-                    **self._key(email),
+                    **HubTable.key(PREFIX + normalise_email(email)),
                     "clock": {"S": json.dumps(clock.to_dict())},
                     "updated_at": {"N": str(time.time())},
                 },
             )
-        except Exception as exc:
-            raise aws_error(exc, f"customer clocks (table {self.table_name})") from exc
