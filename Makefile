@@ -45,6 +45,7 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .
@@ -59,7 +60,7 @@ replay sync sheet orders queues dead-letters: $(STAMP)
 	@env $(DEV_ENV) $(BIN)/python -m chalicelib --stage dev $@ $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -6,6 +6,8 @@ knowing any SDK, whether a message is retried later or dead-lettered at once.
 
 from __future__ import annotations
 
+from typing import Literal
+
 
 class HubError(Exception):
     """Base of the hub's own errors."""
@@ -45,7 +47,7 @@ class ErrorMapper:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
         if exc is None or isinstance(exc, HubError):
             return False
         mapped = self._map(exc)

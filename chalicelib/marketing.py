@@ -5,17 +5,22 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer
 from chalicelib.ports import Email
+
+if TYPE_CHECKING:
+    import jinja2
+
 from chalicelib.unsubscribe import make_token
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
 
 @lru_cache(maxsize=1)
-def _env():
+def _env() -> jinja2.Environment:
     import jinja2  # lazily: only the mail consumer needs it
 
     return jinja2.Environment(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer, normalise_email
@@ -210,20 +210,25 @@ class Locks(Protocol):
         """Hold `key` for the `with` block; raises `TransientError` when another holds it."""
 
 
+# What the mail log knows of one (email, campaign), and what a claim to send it got.
+MailStatus = Literal["sending", "sent", "failed"]
+Claim = Literal["claimed", "sent", "busy"]
+
+
 class MailLog(Protocol):
     """What was sent to whom: the idempotency of marketing email, and its unsubscribes."""
 
-    def status(self, email: str, campaign: str) -> str | None:
+    def status(self, email: str, campaign: str) -> MailStatus | None:
         """`sending`, `sent`, `failed` or None for never tried."""
 
-    def claim(self, email: str, campaign: str, lease_seconds: float) -> str:
+    def claim(self, email: str, campaign: str, lease_seconds: float) -> Claim:
         """Take the right to send, atomically: `claimed`, or `sent` (it went out
         already), or `busy` (another delivery claimed it less than `lease_seconds` ago).
 
         A claim older than the lease is taken over: its holder died mid-send.
         """
 
-    def mark(self, email: str, campaign: str, status: str) -> None: ...
+    def mark(self, email: str, campaign: str, status: MailStatus) -> None: ...
 
     def suppress(self, email: str) -> None:
         """Record an unsubscribe: no marketing email to this address from now on."""

@@ -98,4 +98,5 @@ def service_retry(
     }
     if sleep is not None:
         kwargs["sleep"] = sleep
-    return tenacity.retry(**kwargs)
+    decorator: Callable[[Callable[..., T]], Callable[..., T]] = tenacity.retry(**kwargs)
+    return decorator

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib import public_url
 from chalicelib.bootstrap import Hub

@@ -19,6 +19,7 @@ from typing import Any
 
 from chalicelib.errors import TransientError
 from chalicelib.infra.aws import AwsClients, ConditionFailed, HubTable, error_code
+from chalicelib.ports import Claim, MailStatus
 
 COUNTER_KEY = "counter#mail-sent"
 
@@ -44,11 +45,11 @@ class DynamoMailLog:
     def _get(self, key: str) -> dict[str, Any] | None:
         return self.table.get(key, "mail log")
 
-    def status(self, email: str, campaign: str) -> str | None:
+    def status(self, email: str, campaign: str) -> MailStatus | None:
         item = self._get(f"mail#{email}#{campaign}")
         return item["status"]["S"] if item and "status" in item else None
 
-    def claim(self, email: str, campaign: str, lease_seconds: float) -> str:
+    def claim(self, email: str, campaign: str, lease_seconds: float) -> Claim:
         """A conditional write: taken when never tried, failed, or claimed longer ago than
         the lease; else the item says whether it was `sent` or is `busy`."""
         now = time.time()
@@ -73,7 +74,7 @@ class DynamoMailLog:
             return "sent" if self.status(email, campaign) == "sent" else "busy"
         return "claimed"
 
-    def mark(self, email: str, campaign: str, status: str) -> None:
+    def mark(self, email: str, campaign: str, status: MailStatus) -> None:
         """Record the status. The first time an (email, campaign) becomes `sent`, the sent
         counter goes up in the same transaction; a repeated mark does not count again."""
         key = self._key(f"mail#{email}#{campaign}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from chalicelib.infra.sqlite import Database
+from chalicelib.ports import Claim, MailStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS mail_log (
@@ -20,11 +21,11 @@ class SqliteMailLog:
         self.db = db
         db.script(SCHEMA)
 
-    def status(self, email: str, campaign: str) -> str | None:
+    def status(self, email: str, campaign: str) -> MailStatus | None:
         rows = self.db.query("SELECT status FROM mail_log WHERE email = ? AND campaign = ?", (email, campaign))
         return rows[0]["status"] if rows else None
 
-    def claim(self, email: str, campaign: str, lease_seconds: float) -> str:
+    def claim(self, email: str, campaign: str, lease_seconds: float) -> Claim:
         now = time.time()
         with self.db.transaction() as conn:
             row = conn.execute(
@@ -41,7 +42,7 @@ class SqliteMailLog:
             )
         return "claimed"
 
-    def mark(self, email: str, campaign: str, status: str) -> None:
+    def mark(self, email: str, campaign: str, status: MailStatus) -> None:
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO mail_log (email, campaign, status, updated_at) VALUES (?, ?, ?, ?)"
@@ -58,4 +59,4 @@ class SqliteMailLog:
         return bool(self.db.query("SELECT 1 FROM suppressions WHERE email = ?", (email,)))
 
     def sent_count(self) -> int:
-        return self.db.query("SELECT COUNT(*) AS n FROM mail_log WHERE status = 'sent'")[0]["n"]
+        return int(self.db.query("SELECT COUNT(*) AS n FROM mail_log WHERE status = 'sent'")[0]["n"])

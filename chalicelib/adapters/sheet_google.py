@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from chalicelib.adapters.sheet_layout import EMAIL, HEADERS, STRIPE, from_cells, to_cells
 from chalicelib.domain.customer import Customer, normalise_email
@@ -47,6 +47,7 @@ from chalicelib.retry import parse_retry_after, service_retry
 
 if TYPE_CHECKING:
     from gspread import Client, Worksheet
+    from gspread.utils import ValueInputOption, ValueRenderOption
 
     from chalicelib.settings import Settings
 
@@ -57,10 +58,12 @@ GOOGLE_API_URL = "https://sheets.googleapis.com"
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 NEW_WORKSHEET_ROWS = 1000
 NEW_WORKSHEET_COLS = 26
-RAW = "RAW"  # write values as they are: "01234" stays a string, "=1+1" stays text
+# write values as they are: "01234" stays a string, "=1+1" stays text (gspread's enums are str)
+RAW = cast("ValueInputOption", "RAW")
 # The longest one request waits for its quota token in place (a Lambda must not idle long).
 QUOTA_WAIT = 10.0
-FORMATTED = "FORMATTED_VALUE"  # read what staff see, always as strings (no serial dates, no floats)
+# read what staff see, always as strings (no serial dates, no floats)
+FORMATTED = cast("ValueRenderOption", "FORMATTED_VALUE")
 
 
 def _sleep(seconds: float) -> None:
@@ -114,7 +117,7 @@ def _sheets_transport(base_url: str, spend: Callable[[str], None]) -> Any:
     from requests.utils import get_environ_proxies
 
     class SheetsTransport(HTTPAdapter):
-        def send(self, request: Any, **kwargs: Any) -> Any:
+        def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]  # passes all through
             if request.url and request.url.startswith(GOOGLE_API_URL):
                 spend("read" if request.method == "GET" else "write")
                 if base_url != GOOGLE_API_URL:
@@ -366,8 +369,8 @@ class GoogleSheet:
             spreadsheet = self._client.open_by_key(self._sheet_id)
             try:
                 ws = spreadsheet.worksheet(self._title)
-                row1 = ws.get("1:1", value_render_option=FORMATTED)
-                self._set_row1(row1[0] if row1 else [])
+                first = ws.get("1:1", value_render_option=FORMATTED)
+                self._set_row1(first[0] if first else [])
             except WorksheetNotFound:
                 try:
                     ws = spreadsheet.add_worksheet(self._title, rows=NEW_WORKSHEET_ROWS, cols=NEW_WORKSHEET_COLS)
@@ -443,8 +446,8 @@ class GoogleSheet:
         """
         for _ in range(3):
             if any(h.lower() not in self._columns for h in headers):  # gone last time: look again
-                row1 = ws.get("1:1", value_render_option=FORMATTED)
-                self._set_row1(row1[0] if row1 else [])
+                first = ws.get("1:1", value_render_option=FORMATTED)
+                self._set_row1(first[0] if first else [])
                 if write:
                     self._ensure_headers(ws)
             present = {h: self._columns[h.lower()] for h in headers if h.lower() in self._columns}

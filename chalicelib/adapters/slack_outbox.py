@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 
 class SlackOutbox:
@@ -15,7 +16,7 @@ class SlackOutbox:
         self.path = Path(path)
         self._lock = threading.Lock()
 
-    def _append(self, record: dict) -> None:
+    def _append(self, record: dict[str, str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"ts": time.time(), **record}) + "\n"
         with self._lock, open(self.path, "a", encoding="utf-8") as fh:
@@ -29,7 +30,7 @@ class SlackOutbox:
     def respond(self, response_url: str, text: str) -> None:
         self._append({"method": "response_url", "response_url": response_url, "text": text})
 
-    def messages(self) -> list[dict]:
+    def messages(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
         return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -108,7 +108,11 @@ class SlackWeb:
         if self._client is None:
             from slack_sdk import WebClient
 
-            client = WebClient(token=self.token, base_url=self.api_url, timeout=self.timeout)
+            client = WebClient(
+                token=self.token,
+                base_url=self.api_url,
+                timeout=self.timeout,  # type: ignore[arg-type]  # typed int, used as urllib's float
+            )
             client.retry_handlers.append(_rate_limit_handler())
             self._client = client
         return self._client
@@ -156,7 +160,7 @@ class SlackWeb:
 
         webhook = WebhookClient(
             response_url,
-            timeout=self.timeout,
+            timeout=self.timeout,  # type: ignore[arg-type]  # typed int, used as urllib's float
             retry_handlers=[*default_retry_handlers(), _rate_limit_handler()],
         )
         with _SlackErrors("response_url"):

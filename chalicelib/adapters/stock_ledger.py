@@ -7,7 +7,9 @@ search-before-create and confirm-after-crash logic is exercised the same way her
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from typing import Any
 
 from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer
@@ -56,29 +58,33 @@ class StockLedger:
                 "SELECT id FROM stock_partners WHERE lower(email) = ? ORDER BY id", (customer.email,)
             ).fetchone()
             if row:
-                return row["id"]
-            return conn.execute(
-                "INSERT INTO stock_partners (email, name, address) VALUES (?, ?, ?)",
-                (customer.email, customer.name or customer.email, customer.address),
-            ).lastrowid
+                return int(row["id"])
+            return _inserted(
+                conn.execute(
+                    "INSERT INTO stock_partners (email, name, address) VALUES (?, ?, ?)",
+                    (customer.email, customer.name or customer.email, customer.address),
+                )
+            )
 
     def create_order(self, partner_id: int, sku: str, ref: str) -> StockOrder:
         with self.db.transaction() as conn:
             product = conn.execute("SELECT id FROM stock_products WHERE default_code = ?", (sku,)).fetchone()
             if product is None:
                 raise PermanentError(f"no product with internal reference {sku!r} in stock")
-            order_id = conn.execute(
-                "INSERT INTO stock_orders (partner_id, product_id, product_uom_qty, client_order_ref, created_at)"
-                " VALUES (?, ?, 1, ?, ?)",
-                (partner_id, product["id"], ref, time.time()),
-            ).lastrowid
+            order_id = _inserted(
+                conn.execute(
+                    "INSERT INTO stock_orders (partner_id, product_id, product_uom_qty, client_order_ref, created_at)"
+                    " VALUES (?, ?, 1, ?, ?)",
+                    (partner_id, product["id"], ref, time.time()),
+                )
+            )
         return StockOrder(order_id, confirmed=False)
 
     def confirm_order(self, order_id: int) -> None:
         with self.db.transaction() as conn:
             conn.execute("UPDATE stock_orders SET state = 'sale' WHERE id = ?", (order_id,))
 
-    def orders(self) -> list[dict]:
+    def orders(self) -> list[dict[str, Any]]:
         """Every order with its partner's email and product: for the demo and the tests."""
         rows = self.db.query(
             "SELECT o.id, o.client_order_ref, o.state, o.product_uom_qty, p.email, pr.default_code"
@@ -107,3 +113,9 @@ class StockLedger:
 
     def ping(self) -> str:
         return f"embedded stock ledger, {len(self.orders())} orders"
+
+
+def _inserted(cursor: sqlite3.Cursor) -> int:
+    """The row id an INSERT gave (sqlite3 types it optional: it is set after any INSERT)."""
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid

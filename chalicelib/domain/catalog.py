@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from chalicelib.errors import ConfigurationError, PermanentError
 
@@ -26,7 +27,7 @@ BUILT_IN = {
 }
 
 
-def _strings(box: dict, key: str) -> tuple[str, ...]:
+def _strings(box: dict[str, Any], key: str) -> tuple[str, ...]:
     """A list of strings from the catalog; a lone string would split into letters."""
     value = box.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
@@ -50,7 +51,7 @@ class Catalog:
     _by_form: dict[str, Box] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def from_dict(cls, data: dict) -> Catalog:
+    def from_dict(cls, data: dict[str, Any]) -> Catalog:
         """Build and check a catalog; a broken one is a `ConfigurationError` naming the fault."""
         try:
             boxes = tuple(

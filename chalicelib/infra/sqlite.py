@@ -94,5 +94,5 @@ class Database:
     def script(self, sql: str) -> None:
         self.connection().executescript(sql)
 
-    def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         return self.connection().execute(sql, params).fetchall()

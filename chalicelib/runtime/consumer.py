@@ -33,7 +33,7 @@ UNTOUCHED_DELAY = 1.0
 
 def queue_name(record: dict[str, Any]) -> str:
     """The queue a record came from: the last part of its `eventSourceARN`."""
-    return record.get("eventSourceARN", "").rsplit(":", 1)[-1]
+    return str(record.get("eventSourceARN", "")).rsplit(":", 1)[-1]
 
 
 def failing_step(exc: BaseException, event_kind: str) -> str:

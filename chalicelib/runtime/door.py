@@ -14,11 +14,15 @@ The same code runs in both runtimes; only the persistence layer differs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from chalicelib.domain import events as ev
 from chalicelib.ports import Queue
 from chalicelib.queues import queue_for
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # Stripe retries for 3 days: a key must outlive that.
 KEY_LIFETIME_SECONDS = 7 * 24 * 3600
@@ -45,7 +49,7 @@ class _Budget:
         return self.millis
 
 
-def _mark_duplicate(response: Any, data_record: Any) -> Any:
+def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
     return {**response, "duplicate": True}
 
 
@@ -59,7 +63,7 @@ class Door:
             expires_after_seconds=KEY_LIFETIME_SECONDS,
             response_hook=_mark_duplicate,
         )
-        config.register_lambda_context(_Budget(IN_PROGRESS_SECONDS * 1000))
+        config.register_lambda_context(cast("LambdaContext", _Budget(IN_PROGRESS_SECONDS * 1000)))
         self._enqueue_once = idempotent_function(
             self._enqueue,
             data_keyword_argument="delivery",

@@ -11,6 +11,7 @@ discard happen once, which SQS alone cannot promise.
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ class SqsDeadLetters:
         if lid:
             self._put_state(lid, PARKED, {"queue": source}, allowed=(), expires_in=LETTER_RECORD_SECONDS)
 
-    def list(self) -> list[DeadLetter]:
+    def list(self) -> builtins.list[DeadLetter]:
         """The dead letters waiting, oldest first, one per letter id.
 
         SQS limits: a listing receives up to 10 messages per call and at most
@@ -172,13 +173,13 @@ class SqsDeadLetters:
 
     # --- dead-letter queues -----------------------------------------------------------
 
-    def _take(self, wanted: str) -> list[_Held]:
+    def _take(self, wanted: str) -> builtins.list[_Held]:
         """Every copy of one letter, held (hidden); every other letter is let go at once."""
         held = self._receive_all()
         self._release([h for h in held if h.letter.id != wanted])
         return [h for h in held if h.letter.id == wanted]
 
-    def _settle(self, lid: str, mine: list[_Held]) -> None:
+    def _settle(self, lid: str, mine: builtins.list[_Held]) -> None:
         """After a lost claim: copies of a letter already replayed or discarded are left
         over from a crash and deleted; otherwise someone else holds it: let go."""
         if (self._record(lid) or {}).get("state") in (REPLAYED, DISCARDED):
@@ -186,8 +187,8 @@ class SqsDeadLetters:
         else:
             self._release(mine)
 
-    def _receive_all(self) -> list[_Held]:
-        held: list[_Held] = []
+    def _receive_all(self) -> builtins.list[_Held]:
+        held: builtins.list[_Held] = []
         for queue in self.addresses.queues:
             url = self.addresses.dlq_url(queue)
             long_polled = False
@@ -201,9 +202,9 @@ class SqsDeadLetters:
                 held.extend(_Held(self._letter(queue, m), url, m["ReceiptHandle"]) for m in messages)
         return held
 
-    def _receive(self, url: str, wait: int) -> list[dict[str, Any]]:
+    def _receive(self, url: str, wait: int) -> builtins.list[dict[str, Any]]:
         with AwsErrors("reading a dead-letter queue"):
-            messages: list[dict[str, Any]] = self._sqs.receive_message(
+            messages: builtins.list[dict[str, Any]] = self._sqs.receive_message(
                 QueueUrl=url,
                 MaxNumberOfMessages=10,
                 VisibilityTimeout=LIST_VISIBILITY,
@@ -234,9 +235,9 @@ class SqsDeadLetters:
             failed_at=sent,
         )
 
-    def _release(self, held: list[_Held]) -> None:
+    def _release(self, held: builtins.list[_Held]) -> None:
         """Make letters visible again now (best effort: they reappear on their own later)."""
-        by_url: dict[str, list[str]] = {}
+        by_url: dict[str, builtins.list[str]] = {}
         for h in held:
             by_url.setdefault(h.dlq_url, []).append(h.receipt)
         for url, receipts in by_url.items():
@@ -250,7 +251,7 @@ class SqsDeadLetters:
                 except Exception as exc:
                     logger.warning("could not show dead letters again", extra={"reason": error_code(exc) or str(exc)})
 
-    def _delete(self, held: list[_Held]) -> None:
+    def _delete(self, held: builtins.list[_Held]) -> None:
         for h in held:
             with AwsErrors("deleting a dead letter"):
                 self._sqs.delete_message(QueueUrl=h.dlq_url, ReceiptHandle=h.receipt)
@@ -265,7 +266,7 @@ class SqsDeadLetters:
         item = self.table.get(f"deadletter#{lid}", "dead letters")
         return {k: next(iter(v.values())) for k, v in item.items()} if item else None
 
-    def _states(self, lids: list[str]) -> dict[str, str]:
+    def _states(self, lids: builtins.list[str]) -> dict[str, str]:
         """The recorded state of each letter id (absent: never recorded)."""
         states: dict[str, str] = {}
         for start in range(0, len(lids), 100):

@@ -10,8 +10,9 @@ import json
 import re
 from typing import Any
 
-from chalicelib.infra.aws import DLQ_SUFFIX, AwsClients, AwsErrors, SqsAddresses, aws_error
+from chalicelib.infra.aws import AwsClients, AwsErrors, SqsAddresses, aws_error
 from chalicelib.logs import logger
+from chalicelib.names import DLQ_SUFFIX
 from chalicelib.queues import QUEUES
 
 # A message may stay hidden 12 hours at most, counted from its receive, and a Lambda

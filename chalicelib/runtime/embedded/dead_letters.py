@@ -3,6 +3,7 @@ SQLite database, beside the queue's `messages` (so a replay is one transaction).
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from typing import Any
@@ -28,7 +29,7 @@ class SqliteDeadLetters:
                 (letter_id(message_id), queue, json.dumps(body), reason, step, self.queue.clock()),
             )
 
-    def list(self) -> list[DeadLetter]:
+    def list(self) -> builtins.list[DeadLetter]:
         rows = self.db.query("SELECT * FROM dead_letters WHERE state = 'dead' ORDER BY failed_at, id")
         return [
             DeadLetter(r["id"], r["queue"], json.loads(r["body"]), r["reason"], r["step"], r["failed_at"]) for r in rows

@@ -7,6 +7,7 @@ taken when it is new, expired, or INPROGRESS past its in-progress expiry (a cras
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -21,11 +22,11 @@ from chalicelib.infra.sqlite import Database
 
 class SqlitePersistenceLayer(BasePersistenceLayer):
     def __init__(self, db: Database) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
         self.db = db
 
     @staticmethod
-    def _record(row) -> DataRecord:
+    def _record(row: sqlite3.Row) -> DataRecord:
         return DataRecord(
             idempotency_key=row["id"],
             status=row["status"],
@@ -35,7 +36,7 @@ class SqlitePersistenceLayer(BasePersistenceLayer):
             payload_hash=row["validation"] or "",
         )
 
-    def _get_record(self, idempotency_key) -> DataRecord:
+    def _get_record(self, idempotency_key: str) -> DataRecord:
         rows = self.db.query("SELECT * FROM idempotency WHERE id = ?", (idempotency_key,))
         if not rows:
             raise IdempotencyItemNotFoundError

@@ -22,7 +22,7 @@ import os
 import sys
 import threading
 import time
-from typing import Any
+from typing import IO, Any
 
 from chalicelib.logs import logger
 from chalicelib.runtime.embedded.dispatcher import Consumer, Dispatcher, consumers_of
@@ -57,7 +57,7 @@ class EmbeddedRunner:
         self.state_dir = state_dir
         self.lock_path = lock_path(state_dir)
         self._stop = threading.Event()
-        self._lock_file = None
+        self._lock_file: IO[str] | None = None
 
     def start(self) -> bool:
         """Start the background thread; False when another process already dispatches."""
