@@ -91,7 +91,7 @@ def main() -> None:
         ack = next(r for r in rows if r.figure.startswith("ack p50, formstack"))
         hub_run = detail["hub"]
         # A consumer batch's duration: the burst's drain shared by its batches of 10, per consumer thread.
-        per_batch_ms = hub_run["drain"] * 1000 / (2 * burst_n / 10) * 4
+        per_batch_ms = hub_run["drain"] * 1000 / (2 * burst_n / 10) * 8  # 8 consumer threads
         rows += measure.cost(ack.hub, per_batch_ms, ack.naive, memory_mb=128)
     took = time.monotonic() - started
     text = "\n".join(
@@ -106,7 +106,7 @@ def main() -> None:
             " step), measured in the same run against the same fakes (Sheets 150 ms, Odoo 80 ms, SMTP 50 ms"
             " where latency applies).",
             f"- burst: hub drained {2 * burst_n} events ({'complete' if hub_run['complete'] else 'INCOMPLETE'}),"
-            f" peak RSS {hub_run['rss_mib']:.0f} MiB, Sheets requests {hub_run['sheets']};"
+            f" with 8 consumer threads per queue, peak RSS {hub_run['rss_mib']:.0f} MiB, Sheets requests {hub_run['sheets']};"
             f" naive: {detail['naive']['done']} events done in its window.",
             "- prices: FIELD-NOTES.md (AWS us-east-1 list prices; Zapier Professional $89/month for 5,000 tasks,"
             " as a third-party FAQ quotes it), as read on this date.",

@@ -304,7 +304,8 @@ def _burst_hub(workdir: Path, n: int, scale: float) -> dict[str, Any]:
     services = h.start_services(latency=True)
     services.sheets.enforce_quota(60, window=60 / scale)
     state = workdir / "burst-state"
-    hub = h.start_hub(h.hub_env(services, state, **_quota_env(scale)), workdir)
+    env = h.hub_env(services, state, **_quota_env(scale), HUB_CONSUMER_THREADS="8")
+    hub = h.start_hub(env, workdir)
     try:
         signups, invoices = h.signups_and_invoices(n, "burst")
         webhooks = [w for pair in zip(signups, invoices, strict=True) for w in pair]

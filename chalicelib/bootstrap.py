@@ -331,7 +331,7 @@ class Hub:
             return False
         from chalicelib.runtime.embedded.runner import EmbeddedRunner
 
-        self.runner = EmbeddedRunner(app, self.embedded_queue, str(self.state_dir))
+        self.runner = EmbeddedRunner(app, self.embedded_queue, str(self.state_dir), self.settings.consumer_threads)
         return self.runner.start()
 
     def dispatcher(self, app: Any) -> Dispatcher:

@@ -170,6 +170,7 @@ class Settings:
     http_timeout: float = 10.0
     retry_base: float = 0.5
     give_up_after: float = DEFAULT_GIVE_UP_AFTER
+    consumer_threads: int = 4
     table: str = ""
     in_lambda: bool = False
     # Set by the deploy template where the event source mapping has ReportBatchItemFailures.
@@ -241,6 +242,7 @@ class Settings:
             mail_backend=backend,
             http_timeout=_positive_float(get("HUB_HTTP_TIMEOUT", "10"), "HUB_HTTP_TIMEOUT"),
             retry_base=_positive_float(get("HUB_RETRY_BASE", "0.5"), "HUB_RETRY_BASE"),
+            consumer_threads=int(_positive_number(get("HUB_CONSUMER_THREADS", "4"), "HUB_CONSUMER_THREADS")),
             give_up_after=_duration(get("HUB_GIVE_UP_AFTER", "24h"), "HUB_GIVE_UP_AFTER", MAX_GIVE_UP_AFTER),
             table=get("HUB_TABLE"),
             in_lambda=in_lambda,

@@ -32,8 +32,9 @@ from chalicelib.runtime.embedded.scheduler import fire_due, schedules_of
 
 IDLE_WAIT = 0.5
 SCHEDULE_TICK = 1.0
-# Consumer threads per queue: Odoo answers one call at a time per connection, so orders
-# are placed several at a time; four keep a laptop's SQLite and CPU comfortable.
+# Consumer threads per queue (HUB_CONSUMER_THREADS): Odoo answers one call at a time per
+# connection, so orders are placed several at a time; four keep a laptop's SQLite and CPU
+# comfortable.
 CONSUMER_THREADS = 4
 
 
@@ -50,7 +51,8 @@ def under_chalice_local() -> bool:
 
 
 class EmbeddedRunner:
-    def __init__(self, app: Any, queue: SqliteQueue, state_dir: str) -> None:
+    def __init__(self, app: Any, queue: SqliteQueue, state_dir: str, threads: int = CONSUMER_THREADS) -> None:
+        self.threads = threads
         self.dispatcher = Dispatcher(app, queue)
         self.queue = queue
         self.app = app
@@ -69,9 +71,9 @@ class EmbeddedRunner:
         released = self.queue.release_all()
         consumers = consumers_of(self.app)
         for consumer in consumers:
-            threading.Thread(
-                target=self._consume, args=(consumer,), name=f"chocohub-{consumer.queue}", daemon=True
-            ).start()
+            for n in range(self.threads):
+                name = f"chocohub-{consumer.queue}-{n}"
+                threading.Thread(target=self._consume, args=(consumer,), name=name, daemon=True).start()
         threading.Thread(target=self._schedule, name="chocohub-schedules", daemon=True).start()
         logger.info("embedded runtime started", extra={"released_in_flight": released, "consumers": len(consumers)})
         return True
