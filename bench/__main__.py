@@ -106,7 +106,8 @@ def main() -> None:
             " step), measured in the same run against the same fakes (Sheets 150 ms, Odoo 80 ms, SMTP 50 ms"
             " where latency applies).",
             f"- burst: hub drained {2 * burst_n} events ({'complete' if hub_run['complete'] else 'INCOMPLETE'}),"
-            f" with 8 consumer threads per queue, peak RSS {hub_run['rss_mib']:.0f} MiB, Sheets requests {hub_run['sheets']};"
+            f" with 8 consumer threads per queue, peak RSS {hub_run['rss_mib']:.0f} MiB,"
+            f" Sheets requests {hub_run['sheets']};"
             f" naive: {detail['naive']['done']} events done in its window.",
             "- prices: FIELD-NOTES.md (AWS us-east-1 list prices; Zapier Professional $89/month for 5,000 tasks,"
             " as a third-party FAQ quotes it), as read on this date.",
