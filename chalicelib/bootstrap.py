@@ -22,6 +22,7 @@ from chalicelib.ports import (
     CustomerClocks,
     CustomerSheet,
     DeadLetters,
+    EventHistory,
     Locks,
     Mailer,
     MailLog,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from chalicelib.runtime.embedded.queue import SqliteQueue
     from chalicelib.runtime.embedded.runner import EmbeddedRunner
     from chalicelib.runtime.intake import Intake
+    from chalicelib.runtime.recording import Recorder
 
 # The ports whose adapters /health probes (the queue is reported by its depth).
 PROBED = ("sheet", "stock", "mailer", "notifier")
@@ -140,10 +142,29 @@ class Hub:
         if s.aws_runtime:
             from chalicelib.runtime.aws.idempotency import door_persistence
 
-            return Door(self.queue, door_persistence(s.table, s.http_timeout))
+            return Door(self.queue, door_persistence(s.table, s.http_timeout), self.recorder)
         from chalicelib.runtime.embedded.idempotency import SqlitePersistenceLayer
 
-        return Door(self.queue, SqlitePersistenceLayer(self.db))
+        return Door(self.queue, SqlitePersistenceLayer(self.db), self.recorder)
+
+    @cached_property
+    def history(self) -> EventHistory:
+        """The `EventHistory` port: the hub's DynamoDB table in AWS, else the SQLite file."""
+        s = self.settings
+        if s.aws_runtime:
+            from chalicelib.adapters.history_dynamodb import DynamoHistory
+
+            return DynamoHistory(s.table, days=s.history_days, clients=self.aws_clients)
+        from chalicelib.adapters.history_sqlite import SqliteHistory
+
+        return SqliteHistory(self.db, days=s.history_days)
+
+    @cached_property
+    def recorder(self) -> Recorder:
+        """Writes the history from the door and the consumer, never failing them."""
+        from chalicelib.runtime.recording import Recorder
+
+        return Recorder(self.history)
 
     @cached_property
     def intake(self) -> Intake:
@@ -298,13 +319,13 @@ class Hub:
         # (the embedded runtime's context only has Lambda's shape, not its deadline).
         s = self.settings
         reserve = slowest_call(s.http_timeout) + s.http_timeout if s.in_lambda else 0.0
-        response = consume(sqs_event, self.ports, self.redelivery, reserve_seconds=reserve)
+        response = consume(sqs_event, self.ports, self.redelivery, reserve_seconds=reserve, recorder=self.recorder)
         if s.aws_runtime and not s.report_batch_failures:
             settle_partial_batch(sqs_event, response, self.queue)
         return response
 
     def sync_sheet(self) -> int:
-        return flows.sync_sheet(self.ports)
+        return flows.sync_sheet(self.recorder.for_batch(self.ports))
 
     def health(self) -> Report:
         """Each probed port: the adapter in use and whether it answers (and what it said),

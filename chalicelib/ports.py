@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 
 from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer, normalise_email
+from chalicelib.domain.history import Entry, EventRecord, Step, Story
 from chalicelib.domain.precedence import Clock
 
 
@@ -202,6 +203,9 @@ class Queue(Protocol):
     def depth(self) -> dict[str, int]:
         """Messages waiting in each queue (by name), for health and operators."""
 
+    def oldest_ages(self) -> dict[str, float]:
+        """Seconds the oldest waiting message of each queue has waited (absent: empty or unknown)."""
+
 
 class Locks(Protocol):
     """Mutual exclusion between concurrent deliveries (sheet rows have no conditional write)."""
@@ -272,6 +276,32 @@ class DeadLetters(Protocol):
 
     def discard(self, letter_id: str, reason: str) -> bool:
         """Drop the letter for good, keeping the reason; False if it is gone."""
+
+
+class EventHistory(Protocol):
+    """What became of each event, for operators (the dashboard, the CLI).
+
+    Written by the door (received) and the consumer (each step); kept
+    `HUB_HISTORY_DAYS` days. Holds no personal data beyond a masked email and an email
+    digest (see `chalicelib.domain.history`). Writers treat it as best effort: a
+    history that cannot be written never stops an event.
+    """
+
+    def received(self, entry: Entry) -> bool:
+        """Record an event's arrival; False (and nothing changed) when it is known already."""
+
+    def add_step(self, event_id: str, step: Step) -> None:
+        """Append a step to the event's story and move its status (`STATUS_AFTER`)."""
+
+    def search(self, query: str = "", limit: int = 50) -> list[EventRecord]:
+        """Newest first, without steps: every event, or those whose event id, email
+        (by digest) or provider id (invoice, charge, subscription, customer) is `query`."""
+
+    def story(self, event_id: str) -> Story | None:
+        """The event with its steps, and the events it caused; None when unknown."""
+
+    def counts_per_day(self, days: int) -> dict[str, dict[str, int]]:
+        """`{"YYYY-MM-DD": {"received": n, "dead letter": m}}` for the last `days` UTC days."""
 
 
 @dataclass

@@ -109,6 +109,12 @@ def _duration(value: str, name: str, most: float) -> float:
     return seconds
 
 
+def _positive_int(value: str, name: str) -> int:
+    if not value.isdigit() or int(value) <= 0:
+        raise ConfigurationError(f"{name} must be a whole number of days above 0, not {value!r}")
+    return int(value)
+
+
 def _formstack_fields(raw: str) -> dict[str, str]:
     """The hub-field → form-label map: known hub fields only, each with a non-empty label."""
     fields = dict(DEFAULT_FORMSTACK_FIELDS)
@@ -172,6 +178,7 @@ class Settings:
     give_up_after: float = DEFAULT_GIVE_UP_AFTER
     consumer_threads: int = 4
     table: str = ""
+    history_days: int = 30
     in_lambda: bool = False
     # Set by the deploy template where the event source mapping has ReportBatchItemFailures.
     report_batch_failures: bool = False
@@ -245,6 +252,7 @@ class Settings:
             consumer_threads=int(_positive_number(get("HUB_CONSUMER_THREADS", "4"), "HUB_CONSUMER_THREADS")),
             give_up_after=_duration(get("HUB_GIVE_UP_AFTER", "24h"), "HUB_GIVE_UP_AFTER", MAX_GIVE_UP_AFTER),
             table=get("HUB_TABLE"),
+            history_days=_positive_int(get("HUB_HISTORY_DAYS", "30"), "HUB_HISTORY_DAYS"),
             in_lambda=in_lambda,
             report_batch_failures=get("HUB_BATCH_FAILURES").lower() == "report",
         )

@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import flows
+from chalicelib.dead_letters import letter_id
 from chalicelib.domain import events as ev
 from chalicelib.domain.validation import redact
 from chalicelib.errors import PermanentError
 from chalicelib.logs import logger
 from chalicelib.ports import DeadLetters, Ports, Queue
 from chalicelib.redelivery import RedeliveryPolicy, describe, first_received_at
+from chalicelib.runtime.recording import Recorder
 
 _ADAPTERS = str(Path(__file__).resolve().parent.parent / "adapters")
 # A record left untouched because time ran short comes back after this delay.
@@ -57,6 +59,7 @@ def consume(
     ports: Ports,
     policy: RedeliveryPolicy | None = None,
     reserve_seconds: float = 0.0,
+    recorder: Recorder | None = None,
 ) -> dict[str, list[dict[str, str]]]:
     """Process one SQS batch (a Chalice `SQSEvent`); returns Lambda's partial batch response.
 
@@ -67,8 +70,10 @@ def consume(
     finish in the invocation's time left even if every record is that slow, and the
     records no chunk can take are handed back untouched and reported as failures, so
     a batch never times out half-done (see `_in_time`).
+    `recorder` writes what each step did, each retry and dead letter to the event history.
     """
     policy = policy or RedeliveryPolicy()
+    recorder = recorder or Recorder(None)
     records: list[_Record] = []
     for record in sqs_event:
         raw = record.to_dict()
@@ -85,7 +90,7 @@ def consume(
     # read and one write of the sheet.
     for chunk in _in_time(readable, sqs_event, reserve_seconds):
         events = [r.event for r in chunk if r.event is not None]
-        for item, failure in zip(chunk, flows.handle_batch(events, ports), strict=True):
+        for item, failure in zip(chunk, flows.handle_batch(events, recorder.for_batch(ports, events)), strict=True):
             item.failure = failure
     failures = []
     for item in records:
@@ -93,8 +98,9 @@ def consume(
             ports.queue.retry_later(item.source, item.record.receipt_handle, UNTOUCHED_DELAY)
             failures.append({"itemIdentifier": item.message_id})
         elif item.failure is None:
+            recorder.step(item.event_id, "done", f"{item.kind} handled")
             logger.info("processed", extra={"event_id": item.event_id, "queue": item.source, "kind": item.kind})
-        elif _settle_failure(item, ports, policy):
+        elif _settle_failure(item, ports, policy, recorder):
             failures.append({"itemIdentifier": item.message_id})
     return {"batchItemFailures": failures}
 
@@ -133,13 +139,12 @@ def _in_time(items: list[_Record], sqs_event: Any, reserve_seconds: float) -> It
         yield chunk
 
 
-def _settle_failure(item: _Record, ports: Ports, policy: RedeliveryPolicy) -> bool:
+def _settle_failure(item: _Record, ports: Ports, policy: RedeliveryPolicy, recorder: Recorder) -> bool:
     """Park a failed record, or hide it for its next delivery; True when it will be retried."""
     exc = item.failure
     assert exc is not None
-    body = item.record.body
     if isinstance(exc, PermanentError):
-        _dead_letter(ports.dead_letters, item.source, item.message_id, body, str(exc), failing_step(exc, item.kind))
+        _dead_letter(ports.dead_letters, item, str(exc), failing_step(exc, item.kind), recorder)
         return False
     # Transient, or a bug: both deserve a retry, then a dead letter.
     reason = f"{type(exc).__name__}: {exc}"
@@ -148,13 +153,14 @@ def _settle_failure(item: _Record, ports: Ports, policy: RedeliveryPolicy) -> bo
     if policy.gives_up(first):
         failing = describe(policy.failing_for(first))
         reason = f"gave up after failing for {failing} ({receives} deliveries): {reason}"
-        _dead_letter(ports.dead_letters, item.source, item.message_id, body, reason, failing_step(exc, item.kind))
+        _dead_letter(ports.dead_letters, item, reason, failing_step(exc, item.kind), recorder)
         return False
     delay = policy.delay(receives, getattr(exc, "retry_after", None))
     logger.warning(
         "will retry", extra={"message_id": item.message_id, "reason": reason, "kind": item.kind, "delay": delay}
     )
     ports.queue.retry_later(item.source, item.record.receipt_handle, delay)
+    recorder.step(item.event_id, "retry", f"delivery {receives} failed: {reason}; next try in {delay:.0f} s")
     return True
 
 
@@ -196,9 +202,10 @@ def _parse(raw: str) -> dict[str, Any]:
 MAX_REASON = 1000
 
 
-def _dead_letter(letters: DeadLetters, source: str, message_id: str, raw_body: str, reason: str, step: str) -> None:
+def _dead_letter(letters: DeadLetters, item: _Record, reason: str, step: str, recorder: Recorder) -> None:
     """Keep the message (it must stay replayable) with a reason free of email addresses:
     a provider's error may quote the recipient, and reasons are shown in Slack and logs."""
+    source, message_id, raw_body = item.source, item.message_id, item.record.body
     reason = redact(reason[:MAX_REASON])
     try:
         body = json.loads(raw_body)
@@ -207,4 +214,6 @@ def _dead_letter(letters: DeadLetters, source: str, message_id: str, raw_body: s
     if not isinstance(body, dict):
         body = {"unreadable": raw_body}
     letters.park(source, body, reason, step, message_id=message_id)
+    letter = letter_id(message_id) if message_id else ""
+    recorder.step(str(body.get("event_id", "")), "dead letter", f"{step}: {reason}", letter)
     logger.error("dead-lettered", extra={"queue": source, "message_id": message_id, "reason": reason, "step": step})

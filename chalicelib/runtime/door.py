@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from chalicelib.domain import events as ev
 from chalicelib.ports import Queue
 from chalicelib.queues import queue_for
+from chalicelib.runtime.recording import Recorder
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
@@ -54,10 +55,11 @@ def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
 
 
 class Door:
-    def __init__(self, queue: Queue, persistence_store: Any) -> None:
+    def __init__(self, queue: Queue, persistence_store: Any, recorder: Recorder | None = None) -> None:
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
         self.queue = queue
+        self.recorder = recorder or Recorder(None)
         config = IdempotencyConfig(
             event_key_jmespath="key",
             expires_after_seconds=KEY_LIFETIME_SECONDS,
@@ -74,6 +76,8 @@ class Door:
 
     def _enqueue(self, delivery: dict[str, Any]) -> dict[str, Any]:
         for body in delivery["messages"]:
+            # Recorded before it is queued, so the consumer's steps never come first.
+            self.recorder.received(ev.from_message(body["message"]))
             self.queue.send(body["queue"], body["message"], dedupe_id=body["message"]["event_id"])
         return {"queued": len(delivery["messages"])}
 
@@ -96,4 +100,7 @@ class Door:
             raise DoorBusy(key) from exc
         except Exception as exc:
             raise DoorClosed(key) from exc
-        return not result.get("duplicate", False)
+        fresh = not result.get("duplicate", False)
+        if not fresh:
+            self.recorder.step(key, "duplicate", "the provider delivered it again: acknowledged, not queued again")
+        return fresh

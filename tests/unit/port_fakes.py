@@ -24,6 +24,7 @@ from chalicelib.dead_letters import letter_id
 from chalicelib.domain import events as ev
 from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer, normalise_email
+from chalicelib.domain.history import STATUS_AFTER, Entry, EventRecord, Step, Story, day_of, search_keys
 from chalicelib.domain.precedence import Clock
 from chalicelib.errors import PermanentError, TransientError
 from chalicelib.ports import CustomerRows, DeadLetter, Email, OrderSummary, Ports, StockOrder
@@ -299,6 +300,10 @@ class FakeQueue(Faulty):
     def depth(self) -> dict[str, int]:
         return {queue: len(waiting) for queue, waiting in self._waiting.items() if waiting}
 
+    def oldest_ages(self) -> dict[str, float]:
+        """No clock here: a waiting message is 0 s old."""
+        return {queue: 0.0 for queue, waiting in self._waiting.items() if waiting}
+
     # --- inspection and delivery ----------------------------------------------------
 
     def waiting(self, queue: str) -> list[dict[str, Any]]:
@@ -494,3 +499,58 @@ class World:
         for body in bodies:
             flows.handle(ev.from_message(body), self.ports)
         return len(bodies)
+
+
+class FakeHistory(Faulty):
+    """The `EventHistory` port in memory: events by id, their steps, and the search keys."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: dict[str, EventRecord] = {}
+        self.steps: dict[str, list[Step]] = defaultdict(list)
+        self.keys: dict[str, set[str]] = defaultdict(set)
+
+    def received(self, entry: Entry) -> bool:
+        self._enter("received")
+        r = entry.record
+        known = self.events.get(r.event_id)
+        if known is not None and known.kind:
+            return False
+        status = known.status if known else r.status
+        self.events[r.event_id] = replace(r, status=status)
+        self.steps[r.event_id].insert(0, Step(r.received_at, "received", f"{r.kind} from {r.provider}"))
+        for key in entry.keys:
+            self.keys[key].add(r.event_id)
+        return True
+
+    def add_step(self, event_id: str, step: Step) -> None:
+        self._enter("add_step")
+        known = self.events.get(event_id) or EventRecord(event_id, "", "", step.at, "queued")
+        self.events[event_id] = replace(known, status=STATUS_AFTER.get(step.step, known.status))
+        self.steps[event_id].append(step)
+
+    def search(self, query: str = "", limit: int = 50) -> list[EventRecord]:
+        q = query.strip()
+        ids = {q} | {i for k in search_keys(q) for i in self.keys[k]} if q else set(self.events)
+        found = [self.events[i] for i in ids if i in self.events]
+        return sorted(found, key=lambda r: (-r.received_at, r.event_id))[:limit]
+
+    def story(self, event_id: str) -> Story | None:
+        if event_id not in self.events:
+            return None
+        children = sorted((r for r in self.events.values() if r.parent == event_id), key=lambda r: r.received_at)
+        return Story(
+            event=replace(self.events[event_id], steps=tuple(self.steps[event_id])),
+            children=tuple(replace(c, steps=tuple(self.steps[c.event_id])) for c in children),
+        )
+
+    def counts_per_day(self, days: int) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for r in self.events.values():
+            if r.kind:
+                out.setdefault(day_of(r.received_at), {"received": 0, "dead letter": 0})["received"] += 1
+        for steps in self.steps.values():
+            for s in steps:
+                if s.step == "dead letter":
+                    out.setdefault(day_of(s.at), {"received": 0, "dead letter": 0})["dead letter"] += 1
+        return dict(sorted(out.items()))

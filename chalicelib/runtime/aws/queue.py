@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
-from chalicelib.infra.aws import AwsClients, AwsErrors, SqsAddresses, aws_error
+from chalicelib.infra.aws import AwsClients, AwsErrors, SqsAddresses, aws_error, error_code, physical_name
 from chalicelib.logs import logger
 from chalicelib.names import DLQ_SUFFIX
 from chalicelib.queues import QUEUES
@@ -85,6 +86,38 @@ class SqsQueue:
                     "reason": str(aws_error(exc, "ChangeMessageVisibility")),
                 },
             )
+
+    def oldest_ages(self) -> dict[str, float]:
+        """Seconds the oldest message of each queue has waited, from CloudWatch's
+        `ApproximateAgeOfOldestMessage` (SQS itself does not tell; the metric lags by a
+        minute or so). Best effort: empty when CloudWatch does not answer (the role
+        needs `cloudwatch:GetMetricData`)."""
+        now = time.time()
+        a = self.addresses
+        keys = {f"q{i}": q for i, q in enumerate(a.queues)}
+        queries = [
+            {
+                "Id": key,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/SQS",
+                        "MetricName": "ApproximateAgeOfOldestMessage",
+                        "Dimensions": [{"Name": "QueueName", "Value": physical_name(a.prefix, queue)}],
+                    },
+                    "Period": 60,
+                    "Stat": "Maximum",
+                },
+            }
+            for key, queue in keys.items()
+        ]
+        try:
+            answer = a.clients.get("cloudwatch").get_metric_data(
+                MetricDataQueries=queries, StartTime=now - 600, EndTime=now, ScanBy="TimestampDescending"
+            )
+        except Exception as exc:
+            logger.warning("no queue ages from CloudWatch", extra={"reason": error_code(exc) or type(exc).__name__})
+            return {}
+        return {keys[r["Id"]]: float(r["Values"][0]) for r in answer.get("MetricDataResults", []) if r.get("Values")}
 
     def depth(self) -> dict[str, int]:
         """Messages waiting (visible) in each queue and each dead-letter queue."""

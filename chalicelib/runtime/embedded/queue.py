@@ -143,6 +143,12 @@ class SqliteQueue:
         """Messages waiting or in flight, by queue."""
         return {r["queue"]: r["n"] for r in self.db.query("SELECT queue, COUNT(*) AS n FROM messages GROUP BY queue")}
 
+    def oldest_ages(self) -> dict[str, float]:
+        """Seconds the oldest message of each non-empty queue has been waiting."""
+        rows = self.db.query("SELECT queue, MIN(sent_at) AS t FROM messages GROUP BY queue")
+        now = time.time()
+        return {r["queue"]: max(0.0, now - r["t"]) for r in rows}
+
 
 def _add_first_received_at(db: Database) -> None:
     """The column SQS calls `ApproximateFirstReceiveTimestamp`: the redelivery policy
