@@ -113,3 +113,21 @@ def test_a_partial_batch_failure_in_lambda_loses_nothing(client, aws):
     # The poison record was parked and deleted; the waiting one is hidden for its retry, not lost.
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
     assert attributes["ApproximateNumberOfMessages"] == "0"
+
+
+def test_the_admin_api_reads_the_history_and_queues_from_dynamodb_and_sqs(client, aws, monkeypatch):
+    monkeypatch.setenv("HUB_ADMIN_TOKEN", "aws-admin-token")
+    reset_hub()
+    bearer = {"Authorization": "Bearer aws-admin-token"}
+    body = payloads.stripe_invoice_paid("evt_adm", "in_adm", "Adm@example.com", "cus_adm", "price_super_monthly")
+    client.http.post("/webhooks/stripe", body=body, headers=stripe_headers(body, SECRETS["STRIPE_WEBHOOK_SECRET"]))
+
+    assert type(get_hub().history).__name__ == "DynamoHistory"
+    [event] = json.loads(client.http.get("/admin/api/events?q=adm@example.com", headers=bearer).body)["events"]
+    assert (event["id"], event["who"], event["status"]) == ("stripe:evt_adm", "a***@example.com", "queued")
+    story = json.loads(client.http.get("/admin/api/events/stripe:evt_adm", headers=bearer).body)
+    assert [s["step"] for s in story["steps"]] == ["received"]
+    summary = client.http.get("/admin/api/summary", headers=bearer)
+    assert summary.status_code == 200
+    queues = json.loads(summary.body)["queues"]
+    assert queues["payments"]["depth"] == 1 and queues["payments-dlq"]["depth"] == 0

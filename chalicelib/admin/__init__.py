@@ -1,0 +1,1 @@
+"""The operators' dashboard at `/admin` and its JSON API: auth, views, HTTP."""
