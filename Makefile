@@ -18,11 +18,13 @@ PORT ?= 8000
 # The AWS stage of `make package|deploy|destroy|secrets` (each has its own queues, table, secrets).
 STAGE ?= dev
 HUB_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
+HUB_ADMIN_TOKEN ?= dev-admin-token
 DEV_ENV := STRIPE_WEBHOOK_SECRET=$(STRIPE_WEBHOOK_SECRET) SLACK_SIGNING_SECRET=$(SLACK_SIGNING_SECRET) \
 	FORMSTACK_HMAC_KEY=$(FORMSTACK_HMAC_KEY) SLACK_OPERATORS=$(SLACK_OPERATORS) HUB_STATE_DIR=$(HUB_STATE_DIR) \
-	HUB_PUBLIC_URL=$(HUB_PUBLIC_URL)
+	HUB_PUBLIC_URL=$(HUB_PUBLIC_URL) \
+	HUB_ADMIN_TOKEN=$(HUB_ADMIN_TOKEN)
 
-.PHONY: setup run demo test lint format chaos bench clean replay sync sheet orders queues dead-letters package deploy destroy secrets resources
+.PHONY: setup run demo test lint format chaos bench clean replay sync sheet orders queues dead-letters package deploy destroy secrets resources browser screenshot
 
 setup: $(STAMP)
 
@@ -39,8 +41,18 @@ run: $(STAMP)
 demo: $(STAMP)
 	env $(DEV_ENV) HUB_URL=http://127.0.0.1:$(PORT) $(BIN)/python -m devtools.demo
 
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(BIN)/python -m pytest
+
+# The dashboard's browser test drives Debian's chromium (never a browser Playwright downloads).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@test -x $(CHROMIUM) || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+
+# Rewrite docs/dashboard.png (the README's screenshot) with the browser test.
+screenshot: $(STAMP) browser
+	SCREENSHOT=$(CURDIR)/docs/dashboard.png $(BIN)/python -m pytest -q tests/e2e/test_dashboard_browser.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
