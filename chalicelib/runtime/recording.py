@@ -32,6 +32,7 @@ from chalicelib.ports import (
     EventHistory,
     Mailer,
     Notifier,
+    OrderSummary,
     Ports,
     Queue,
     StockOrder,
@@ -190,6 +191,9 @@ class RecordingStock:
         self.inner.confirm_order(order_id)
         ref = self._refs.get(order_id, "")
         self.batch.note(self.batch.by_ref(ref) if ref else [], "stock", f"order {order_id} confirmed")
+
+    def recent_orders(self, limit: int) -> list[OrderSummary]:
+        return self.inner.recent_orders(limit)
 
     def ping(self) -> str:
         return self.inner.ping()
