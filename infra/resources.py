@@ -70,6 +70,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("stage")
     args = parser.parse_args(argv)
     stage = args.stage
+    if stage == "dev":
+        # `chalice local` copies the dev stage's variables over the environment: HUB_TABLE
+        # there would switch `make run` on a laptop to this AWS table and its queues.
+        raise SystemExit("dev is the stage `make run` uses on a laptop: deploy with chalice under another name")
     session = boto3.session.Session()
     if not session.region_name:
         raise SystemExit("no AWS region: set AWS_REGION")

@@ -57,3 +57,10 @@ def test_the_chalice_deploy_policy_names_only_the_stage_s_resources():
     assert "chocohub-dev" not in document
     actions = [a for s in json.loads(document)["Statement"] for a in s["Action"]]
     assert "ses:SendRawEmail" in actions and not any("*" in a for a in actions)
+
+
+def test_make_resources_leaves_the_laptop_stage_alone():
+    from infra.resources import main
+
+    with pytest.raises(SystemExit, match="make run"):
+        main(["dev"])
