@@ -172,6 +172,7 @@ class StageTemplate:
         for function in self.scheduled:
             self._function(function, self._scheduled_policy())
         self._function(API_FUNCTION, self._api_policy())
+        self._gateway_responses()
         # Chalice's shared role may receive from any queue: every function has its own
         # role now, so it is left without permissions (a merge can change it, not drop it).
         self.resources["DefaultRole"] = {"Properties": {"Policies": []}}
@@ -196,6 +197,22 @@ class StageTemplate:
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                 "SSESpecification": {"SSEEnabled": True},
             },
+        }
+
+    def _gateway_responses(self) -> None:
+        """API Gateway answers an unknown path or method itself, before the app runs: give
+        those answers the hub's shape, `{"error": "..."}`, JSON like every other error.
+        Inside the API's own definition (merged into Chalice's), not as separate resources,
+        which would drift from an API defined by its body."""
+        template = {"application/json": '{"error": $context.error.messageString}'}
+        self.resources["RestAPI"] = {
+            "Properties": {
+                "DefinitionBody": {
+                    "x-amazon-apigateway-gateway-responses": {
+                        kind: {"responseTemplates": template} for kind in ("DEFAULT_4XX", "DEFAULT_5XX")
+                    }
+                }
+            }
         }
 
     def _alarm_topic(self) -> None:

@@ -36,7 +36,11 @@ REGION = "eu-west-1"
 STAGE = "dev"
 SSM_STRIPE_SECRET = "whsec_from_ssm_never_logged_0f3c"
 SSM_HUB_KEY = "hub-key-from-ssm-never-logged-91ab"
-API_RESOURCES = ("AWS::ApiGateway::RestApi", "AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage")
+API_RESOURCES = (
+    "AWS::ApiGateway::RestApi",
+    "AWS::ApiGateway::Deployment",
+    "AWS::ApiGateway::Stage",
+)
 
 
 def without_api(template: dict[str, Any]) -> dict[str, Any]:

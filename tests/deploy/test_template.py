@@ -250,3 +250,16 @@ def test_the_example_stage_file_is_accepted_as_it_is(tmp_path):
 
     settings = stage_settings("prod", ROOT / "infra" / "stages" / "prod.env.example")
     assert settings["MAIL_BACKEND"] == "ses" and "HUB_PUBLIC_URL" not in settings
+
+
+def test_api_gateway_s_own_answers_have_the_hub_s_shape(sam):
+    """An unknown path never reaches the app: API Gateway answers it, as `{"error": ...}` JSON."""
+    body = sam["prod"]["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    assert body["swagger"] == "2.0" and "/webhooks/stripe" in body["paths"]  # Chalice's definition, kept
+    responses = body["x-amazon-apigateway-gateway-responses"]
+    assert set(responses) == {"DEFAULT_4XX", "DEFAULT_5XX"}
+    for response in responses.values():
+        template = response["responseTemplates"]["application/json"]
+        assert json.loads(template.replace("$context.error.messageString", '"Missing Authentication Token"')) == {
+            "error": "Missing Authentication Token"
+        }
