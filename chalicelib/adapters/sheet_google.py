@@ -11,9 +11,9 @@ read with the key column), so a reordered sheet is noticed at no extra cost.
 Requests per call, once warm: `get` and `find_by_stripe_customer` 2 reads, `save` 2 reads
 and 1 write (1 and 1 when it appends), `all` 1 read, `ping` 1 read (Google's quota: 60
 reads and 60 writes a minute per service account). A consumer's batch goes through `edit`,
-a unit of work: 1 read of the key columns (+1 of the rows found), then 1 `append_rows` for
-all new customers and, for changed rows, 1 checking read and 1 batched update: ten new
-customers cost 1 read and 1 write.
+a unit of work: 1 read of the sheet, then 1 `append_rows` for all new customers and, for
+changed rows, 1 checking read and 1 batched update: ten new customers cost 1 read and 1
+write.
 
 Sheets has no conditional write, and an update is addressed by row number: `save` reads
 the row's Email cell (and row 1) again just before writing, so a sheet that staff sorted,
@@ -172,8 +172,7 @@ class GoogleSheet:
 
     @contextmanager
     def edit(self, emails: Collection[str], stripe_customers: Collection[str] = ()) -> Iterator[CustomerRows]:
-        """The rows of a batch: one read of the key columns with row 1, and one more of the
-        rows found (none when every customer is new); on a clean exit, one `append_rows`
+        """The rows of a batch: one read of the sheet; on a clean exit, one `append_rows`
         for the new customers and, for changed rows, one read that checks they did not
         move and one batched update. So ten new customers cost one read and one write.
         """
@@ -258,28 +257,31 @@ class GoogleSheet:
         return bool(appended)
 
     def _load(self, keys: list[str], ids: list[str]) -> tuple[CustomerRows, dict[str, int]]:
-        """One attempt of `edit`'s load: the rows, and the row number of each email."""
+        """One attempt of `edit`'s load: the rows, and the row number of each email.
+
+        One read of the whole sheet (row 1, the key columns and the rows themselves): under
+        Google's quota a request costs far more than its bytes, and a shop's customer base
+        is a few thousand rows.
+        """
         ws = self._open()
-        columns = self._key_columns(ws, (EMAIL, STRIPE) if ids else (EMAIL,), write=True)
-        found = self._first_rows(columns[EMAIL], keys)
-        stripe_rows = self._first_rows(columns.get(STRIPE, []), ids, normalise=str.strip)
-        wanted = sorted(set(found.values()) | set(stripe_rows.values()))
-        if not wanted:
-            return CustomerRows([]), {}
-        head, *lines = ws.batch_get(["1:1", *(f"{r}:{r}" for r in wanted)], value_render_option=FORMATTED)
-        if [str(v) for v in (head[0] if head else [])] != self._row1:
-            raise TransientError("the sheet's headers changed while reading; reading again")
+        values = [[str(v) for v in line] for line in ws.get(value_render_option=FORMATTED)]
+        row1 = values[0] if values else []
+        if row1 != self._row1:
+            logger.info("sheet headers changed", extra={"sink": "sheets"})
+            self._set_row1(row1)
+            self._ensure_headers(ws)  # the batch will write: hub headers gone missing are put back
+        wanted_emails, wanted_ids = set(keys), set(ids)
+        stripe_col = self._columns.get(STRIPE.lower())
         customers: list[Customer] = []
         where: dict[str, int] = {}
-        emails = columns[EMAIL]
-        for row, line in zip(wanted, lines, strict=True):
-            customer = self._customer([str(v) for v in (line[0] if line else [])])
-            if not customer.email:  # found by Stripe id on a row without an email: not a customer's row
+        for row, line in enumerate(values[1:], start=2):
+            customer = self._customer(line)
+            if not customer.email or customer.email in where:  # no email, or a repeated one: not the hub's row
                 continue
-            if customer.email != normalise_email(emails[row - 1] if row - 1 < len(emails) else ""):
-                raise TransientError("the sheet's rows moved while reading; reading again")
-            where.setdefault(customer.email, row)
-            customers.append(customer)
+            stripe = line[stripe_col - 1].strip() if stripe_col and stripe_col <= len(line) else ""
+            if customer.email in wanted_emails or (stripe and stripe in wanted_ids):
+                where[customer.email] = row
+                customers.append(customer)
         return CustomerRows(customers), where
 
     def _commit(self, changed: list[Customer], where: dict[str, int], tries: list[bool]) -> None:
