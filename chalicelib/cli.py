@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.domain.words import plural
 from chalicelib.errors import ConfigurationError, HubError, PermanentError
 
 if TYPE_CHECKING:
@@ -31,11 +32,6 @@ if TYPE_CHECKING:
 
 DONE, NOTHING, USAGE = 0, 1, 2
 WIDEST = 40  # a column is cut to this many characters
-
-
-def plural(count: int, noun: str, nouns: str = "") -> str:
-    """`1 dead letter`, `2 dead letters`, `0 queues` (`nouns` for irregular plurals)."""
-    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -118,9 +114,11 @@ def replay(hub: Hub, args: argparse.Namespace) -> int:
         return show_dead_letters(hub, args)
     report = dead_letters.replay(hub.dead_letters, args.ids)
     print(f"Replayed {plural(len(report.replayed), 'dead letter')}.")
+    if report.refused:
+        print(f"Not replayed, commands run once only (discard them): {', '.join(report.refused)}.")
     if report.missing:
         print(f"No dead letter {', '.join(report.missing)} (replayed already, discarded, or mistyped).")
-    return NOTHING if report.missing or not report.replayed else DONE
+    return NOTHING if report.missing or report.refused or not report.replayed else DONE
 
 
 def discard(hub: Hub, args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from collections.abc import Collection
 from chalicelib import dead_letters
 from chalicelib.domain.customer import normalise_email
 from chalicelib.domain.validation import redact
+from chalicelib.domain.words import plural
 from chalicelib.ports import Ports
 from chalicelib.slack_markup import escape
 
@@ -95,7 +96,7 @@ def _stats(ports: Ports) -> str:
     statuses = ", ".join(f"{escape(status)}: {n}" for status, n in sorted(by_status.items())) or "none"
     consenting = sum(1 for c in customers if c.consent)
     return (
-        f"*{len(customers)} customers* ({statuses})\n"
+        f"*{plural(len(customers), 'customer')}* ({statuses})\n"
         f"Marketing consent: {consenting}\n"
         f"Marketing emails sent: {ports.mail_log.sent_count()}\n"
         f"Dead letters: {len(ports.dead_letters.list())}"
@@ -128,4 +129,4 @@ def _retry(ports: Ports, args: list[str]) -> str:
     # Reasons are written without personal data; letters from before that rule may not be.
     lines = [f"• `{escape(redact(dead_letters.describe(d)))}`" for d in letters[:20]]
     more = f"\n…and {len(letters) - 20} more" if len(letters) > 20 else ""
-    return f"*{len(letters)} dead letters*\n" + "\n".join(lines) + more
+    return f"*{plural(len(letters), 'dead letter')}*\n" + "\n".join(lines) + more

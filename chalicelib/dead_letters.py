@@ -17,6 +17,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 
+from chalicelib.domain.words import plural
 from chalicelib.errors import PermanentError
 from chalicelib.ports import DeadLetter, DeadLetters
 
@@ -44,9 +45,10 @@ class ReplayReport:
     refused: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        text = f"Replayed {len(self.replayed)} dead letters."
+        text = f"Replayed {plural(len(self.replayed), 'dead letter')}."
         if self.refused:
-            text += f" {len(self.refused)} are commands, never replayed (discard them): {', '.join(self.refused)}."
+            refused = plural(len(self.refused), "is a command", "are commands")
+            text += f" {refused}, never replayed (discard them): {', '.join(self.refused)}."
         return text + (f" {len(self.missing)} not found: {', '.join(self.missing)}." if self.missing else "")
 
 

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 from chalicelib.adapters.mime import to_mime
+from chalicelib.domain.words import plural
 from chalicelib.ports import Email
 
 
@@ -33,4 +34,4 @@ class MailOutbox:
 
     def ping(self) -> str:
         count = len(list(self.folder.glob("*.eml"))) if self.folder.exists() else 0
-        return f"mail outbox {self.folder}, {count} emails"
+        return f"mail outbox {self.folder}, {plural(count, 'email')}"

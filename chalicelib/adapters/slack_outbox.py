@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from chalicelib.domain.words import plural
+
 
 class SlackOutbox:
     def __init__(self, path: str | Path) -> None:
@@ -36,4 +38,4 @@ class SlackOutbox:
         return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     def ping(self) -> str:
-        return f"Slack outbox {self.path}, {len(self.messages())} messages"
+        return f"Slack outbox {self.path}, {plural(len(self.messages()), 'message')}"

@@ -13,6 +13,7 @@ from typing import Any
 
 from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer
+from chalicelib.domain.words import plural
 from chalicelib.errors import PermanentError
 from chalicelib.infra.sqlite import Database
 from chalicelib.ports import OrderSummary, StockOrder
@@ -112,7 +113,7 @@ class StockLedger:
         ]
 
     def ping(self) -> str:
-        return f"embedded stock ledger, {len(self.orders())} orders"
+        return f"embedded stock ledger, {plural(len(self.orders()), 'order')}"
 
 
 def _inserted(cursor: sqlite3.Cursor) -> int:

@@ -89,7 +89,7 @@ def test_1_retry_all_never_replays_itself(client, hub, drain):
     assert [d.id for d in hub.dead_letters.list()] == [old]
     assert hub.queue.depth() == {}
     answers = [m["text"] for m in hub.notifier.messages() if m["method"] == "response_url"]
-    assert answers[0].startswith("Replayed 1 dead letters.") and answers[1:] == ["Replayed 0 dead letters."] * 2
+    assert answers[0].startswith("Replayed 1 dead letter.") and answers[1:] == ["Replayed 0 dead letters."] * 2
     assert command(client, f"retry {old}", trigger="trig.x") == "Working on it…"
     drain()
     assert "never replayed" in hub.notifier.messages()[-1]["text"]

@@ -62,7 +62,7 @@ def test_find_and_stats_read_the_sheet(client, hub):
     assert "Ann Lee" in found and "active" in found
     assert "No customer" in json.loads(command(client, "find nobody@example.com").body)["text"]
     stats = json.loads(command(client, "stats").body)["text"]
-    assert "1 customers" in stats and "active: 1" in stats
+    assert "1 customer*" in stats and "active: 1" in stats
 
 
 def test_retry_lists_and_replays_dead_letters(client, hub):
@@ -74,7 +74,7 @@ def test_retry_lists_and_replays_dead_letters(client, hub):
         message_id="m1",
     )
     listing = json.loads(command(client, "retry").body)["text"]
-    assert "1 dead letters" in listing and "boom" in listing
+    assert "*1 dead letter*" in listing and "boom" in listing
     assert json.loads(command(client, "retry all").body)["text"] == "Working on it…"
     assert hub.queue.depth() == {"slack": 1}
 
@@ -142,4 +142,4 @@ def test_a_command_that_acts_runs_once_through_the_queue(client, hub, drain):
     assert answer == "Working on it…"
     drain()
     responses = [m for m in hub.notifier.messages() if m["method"] == "response_url"]
-    assert [r["text"] for r in responses] == ["Replayed 1 dead letters."]
+    assert [r["text"] for r in responses] == ["Replayed 1 dead letter."]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from chalicelib.cli import WIDEST, duration, plural, table
+from chalicelib.cli import WIDEST, duration, table
+from chalicelib.domain.words import plural
 
 
 def test_plural():
@@ -21,3 +22,12 @@ def test_table_aligns_and_cuts_every_column_but_the_last():
 
 def test_durations():
     assert [duration(s) for s in (5, 61, 7300, 200000)] == ["5 s", "1 min", "2 h", "2 d"]
+
+
+def test_the_replay_summary_counts_in_words():
+    from chalicelib.dead_letters import ReplayReport
+
+    assert ReplayReport(["a"], []).summary() == "Replayed 1 dead letter."
+    assert ReplayReport([], ["x"], ["c"]).summary() == (
+        "Replayed 0 dead letters. 1 is a command, never replayed (discard them): c. 1 not found: x."
+    )

@@ -116,7 +116,7 @@ def test_retry_lists_the_dead_letters_with_where_and_why(w):
         message_id="m1",
     )
     text = answer(w, "retry")
-    assert text.startswith("*1 dead letters*")
+    assert text.startswith("*1 dead letter*")
     assert letter_id("m1") in text
     assert "payments/invoice_paid" in text
     assert "no box has price_x" in text
@@ -138,7 +138,7 @@ def test_retry_one_letter_puts_it_back_on_its_queue(w):
 
     text = answer(w, f"retry {letter_id('m1')} nope")
 
-    assert text.startswith("Replayed 1 dead letters.")
+    assert text.startswith("Replayed 1 dead letter.")
     assert "1 not found" in text
     assert "nope" in text
     assert [d.id for d in w.dead_letters.list()] == [letter_id("m2")]
@@ -194,7 +194,7 @@ def test_retry_all_never_replays_a_command(w):
     w.dead_letters.park(queues.SLACK, mention, "channel_not_found", "slack_mention", message_id="men")
     w.dead_letters.park(queues.MAIL, {"kind": "marketing_due", "n": 1}, "r", "s", message_id="m1")
 
-    assert answer(w, "retry all").startswith("Replayed 1 dead letters.")
+    assert answer(w, "retry all").startswith("Replayed 1 dead letter.")
     assert "never replayed" in answer(w, f"retry {letter_id('cmd')}")
     assert sorted(d.id for d in w.dead_letters.list()) == sorted([letter_id("cmd"), letter_id("men")])
     assert w.queue.waiting(queues.SLACK) == []
