@@ -24,7 +24,7 @@ DEV_ENV := STRIPE_WEBHOOK_SECRET=$(STRIPE_WEBHOOK_SECRET) SLACK_SIGNING_SECRET=$
 	HUB_PUBLIC_URL=$(HUB_PUBLIC_URL) \
 	HUB_ADMIN_TOKEN=$(HUB_ADMIN_TOKEN)
 
-.PHONY: setup run demo test lint format chaos bench clean replay sync sheet orders queues dead-letters package deploy destroy secrets resources browser screenshot
+.PHONY: setup run demo test lint format chaos bench clean replay sync sheet orders queues dead-letters story package deploy destroy secrets resources browser screenshot
 
 setup: $(STAMP)
 
@@ -67,8 +67,8 @@ chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos
 
 # The operators' command line on the dev stage (`python -m chalicelib --help`); ARGS passes arguments:
-# `make replay ARGS=all`, `make sheet ARGS=ann@example.com`.
-replay sync sheet orders queues dead-letters: $(STAMP)
+# `make replay ARGS=all`, `make sheet ARGS=ann@example.com`, `make story ARGS=in_123`.
+replay sync sheet orders queues dead-letters story: $(STAMP)
 	@env $(DEV_ENV) $(BIN)/python -m chalicelib --stage dev $@ $(ARGS)
 
 clean:

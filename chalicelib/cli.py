@@ -7,6 +7,7 @@ python -m chalicelib dead-letters            the dead letters, with where and wh
 python -m chalicelib replay ID [ID ...]|all  replay dead letters through today's code (none: list them)
 python -m chalicelib discard ID --reason …   drop one dead letter for good, saying why
 python -m chalicelib sync                    queue what the sheet owes (rows added by hand)
+python -m chalicelib story EVENT             what became of one event (an id, evt_…, in_…, an email)
 
 The stage is `--stage`, else `HUB_STAGE`, else `dev` (as `chalice local` defaults), so on a
 laptop `python -m chalicelib …` reads the same `.hub/` as `make run`; `HUB_STATE_DIR`,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 DONE, NOTHING, USAGE = 0, 1, 2
 WIDEST = 40  # a column is cut to this many characters
+STORY_MATCHES = 20  # events listed when a search finds several
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -108,23 +110,34 @@ def show_dead_letters(hub: Hub, args: argparse.Namespace) -> int:
 
 
 def replay(hub: Hub, args: argparse.Namespace) -> int:
+    """Through the dashboard's own actions, so each replay is written into its event's story."""
     from chalicelib import dead_letters
+    from chalicelib.admin import views
 
     if not args.ids:
         return show_dead_letters(hub, args)
-    report = dead_letters.replay(hub.dead_letters, args.ids)
-    print(f"Replayed {plural(len(report.replayed), 'dead letter')}.")
-    if report.refused:
-        print(f"Not replayed, commands run once only (discard them): {', '.join(report.refused)}.")
-    if report.missing:
-        print(f"No dead letter {', '.join(report.missing)} (replayed already, discarded, or mistyped).")
-    return NOTHING if report.missing or report.refused or not report.replayed else DONE
+    if [i.lower() for i in args.ids] == ["all"]:
+        ids = [d.id for d in hub.dead_letters.list() if dead_letters.replayable(d)]
+    else:
+        ids = args.ids
+    outcome = {letter_id: views.replay(hub, letter_id) for letter_id in ids}
+    done = [i for i, o in outcome.items() if o == "replayed"]
+    refused = [i for i, o in outcome.items() if o == "refused"]
+    missing = [i for i, o in outcome.items() if o == "missing"]
+    print(f"Replayed {plural(len(done), 'dead letter')}.")
+    if refused:
+        print(f"Not replayed, commands run once only (discard them): {', '.join(refused)}.")
+    if missing:
+        print(f"No dead letter {', '.join(missing)} (replayed already, discarded, or mistyped).")
+    return NOTHING if missing or refused or not done else DONE
 
 
 def discard(hub: Hub, args: argparse.Namespace) -> int:
-    from chalicelib import dead_letters
+    from chalicelib.admin import views
 
-    if not dead_letters.discard(hub.dead_letters, args.id, args.reason):
+    if not args.reason.strip():
+        raise PermanentError("say why the letter is discarded (--reason)")
+    if not views.discard(hub, args.id, args.reason.strip()):
         print(f"No dead letter {args.id} (replayed, discarded already, or mistyped).", file=sys.stderr)
         return NOTHING
     print(f"Discarded {args.id}.")
@@ -132,18 +145,72 @@ def discard(hub: Hub, args: argparse.Namespace) -> int:
 
 
 def show_queues(hub: Hub, args: argparse.Namespace) -> int:
+    from chalicelib.admin import views
     from chalicelib.queues import QUEUES
 
-    depth = hub.queue.depth()
-    names = [*QUEUES, *sorted(set(depth) - set(QUEUES))]
-    print("\n".join(table(["Queue", "Waiting"], [[name, depth.get(name, 0)] for name in names])))
-    print(plural(sum(depth.values()), "message") + " waiting")
+    queues = views.queues(hub)
+    names = [*QUEUES, *sorted(set(queues) - set(QUEUES))]
+    rows = []
+    for name in names:
+        q = queues.get(name, {})
+        age = q.get("oldest_age_seconds")
+        rows.append([name, q.get("depth", 0), "" if age is None else duration(age)])
+    print("\n".join(table(["Queue", "Waiting", "Oldest"], rows)))
+    print(plural(sum(q.get("depth", 0) for q in queues.values()), "message") + " waiting")
     return DONE
 
 
 def sync(hub: Hub, args: argparse.Namespace) -> int:
     print(f"Queued {plural(hub.sync_sheet(), 'marketing email')}.")
     return DONE
+
+
+def show_story(hub: Hub, args: argparse.Namespace) -> int:
+    from chalicelib.admin import views
+
+    story = views.event_story(hub, args.event)
+    if story is None:
+        found = views.events(hub, args.event, STORY_MATCHES)["events"]
+        if len(found) != 1:
+            if found:
+                print(
+                    "\n".join(
+                        table(["Event", "Type", "Received (UTC)", "Status", "Who"], [_event_row(e) for e in found])
+                    )
+                )
+            print(
+                f"{plural(len(found), 'event')} in the history match {args.event!r}"
+                + (": give one id" if found else "")
+            )
+            return DONE if found else NOTHING
+        story = views.event_story(hub, found[0]["id"])
+        if story is None:
+            return NOTHING
+    print("\n".join(story_lines(story)))
+    return DONE
+
+
+def _event_row(e: dict[str, Any]) -> list[str]:
+    return [e["id"], e["type"], e["received_at"], e["status"], e["who"]]
+
+
+def story_lines(story: dict[str, Any]) -> list[str]:
+    """One event's story as text: what came in, each step, what it caused, what waits."""
+    event = story["event"]
+    lines = [
+        f"{event['id']}  {event['type']} from {event['provider']}, {event['status']}"
+        + (f"  ({', '.join(x for x in (event['who'], event['ref']) if x)})" if event["who"] or event["ref"] else "")
+    ]
+    lines += [f"  {s['at']}  {s['step']:<12} {s['detail']}" for s in story["steps"]]
+    for child in story["children"]:
+        c = child["event"]
+        lines.append(f"  caused {c['id']}  {c['type']}, {c['status']}")
+        lines += [f"    {s['at']}  {s['step']:<12} {s['detail']}" for s in child["steps"]]
+    for d in story["dead_letters"]:
+        lines.append(
+            f"  dead letter {d['id']} at {d['queue']}/{d['step']}: {d['reason']}  (replay: make replay ARGS={d['id']})"
+        )
+    return lines
 
 
 COMMANDS: dict[str, Callable[[Hub, argparse.Namespace], int]] = {
@@ -154,6 +221,7 @@ COMMANDS: dict[str, Callable[[Hub, argparse.Namespace], int]] = {
     "replay": replay,
     "discard": discard,
     "sync": sync,
+    "story": show_story,
 }
 
 
@@ -175,6 +243,8 @@ def parser() -> argparse.ArgumentParser:
     discard_parser.add_argument("id")
     discard_parser.add_argument("--reason", required=True, help="why (kept with the letter)")
     sub.add_parser("sync", help="queue the marketing email of consenting rows never sent one")
+    story = sub.add_parser("story", help="what became of one event: each step, retry, dead letter, replay")
+    story.add_argument("event", help="the hub's event id, or what finds it: evt_…, in_…, cus_…, an email")
     return main_parser
 
 

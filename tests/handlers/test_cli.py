@@ -59,7 +59,9 @@ def test_dead_letters_queues_replay_and_discard_say_how_many_and_exit_by_outcome
     assert main(["replay", "all"]) == 0
     assert "Replayed 1 dead letter." in capsys.readouterr().out
     assert main(["queues"]) == 0
-    assert capsys.readouterr().out.endswith("\n1 message waiting\n")
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["Queue", "Waiting", "Oldest"]
+    assert out.splitlines()[3].split() == ["payments", "1", "0", "s"] and out.endswith("\n1 message waiting\n")
 
 
 def test_orders_newest_first_with_customer_and_product(client, drain, capsys):
@@ -108,3 +110,25 @@ def test_the_stage_is_dev_unless_told_so_the_dev_key_needs_no_setting(hub_env, m
     monkeypatch.setenv("HUB_STAGE", "prod")
     assert main(["sync"]) == 2
     assert main(["--stage", "dev", "sync"]) == 0
+
+
+def test_story_follows_one_event_through_its_dead_letter_and_replay(client, drain, capsys):
+    assert main(["story", "evt_nothing"]) == 1
+    assert capsys.readouterr().out == "0 events in the history match 'evt_nothing'\n"
+    _dead_invoice(client, drain)
+    assert main(["dead-letters"]) == 0
+    letter_id = capsys.readouterr().out.splitlines()[2].split()[0]
+    assert main(["replay", letter_id]) == 0
+    capsys.readouterr()
+
+    assert main(["story", "evt_c1"]) == 0  # found by search: the hub's id is stripe:evt_c1
+    head, *steps = capsys.readouterr().out.splitlines()
+    assert head == "stripe:evt_c1  invoice_paid from stripe, replayed  (c***@example.com, in_c1)"
+    assert [line.split()[1] for line in steps] == ["received", "dead", "replayed"]
+    assert "price_unknown" in steps[1] and "cy@" not in "".join(steps)
+
+    _sign_up(client, drain, "cy@example.com", "cli-4")  # a second event of the same customer
+    assert main(["story", "cy@example.com"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[0].split()[:2] == ["Event", "Type"] and listing[-1].endswith("match 'cy@example.com': give one id")
+    assert {row.split()[0] for row in listing[2:-1]} >= {"stripe:evt_c1", "formstack:cli-4"}
