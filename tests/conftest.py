@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +58,48 @@ def hub_env(tmp_path, monkeypatch):
     reset_hub()
     yield dict(os.environ)
     reset_hub()
+
+
+# --- AWS on moto: the one setup every AWS test shares ----------------------------------
+
+AWS_REGION = "eu-west-1"
+AWS_PREFIX = "test-hub-"
+AWS_TABLE = "test-hub-table"
+
+
+@dataclass(frozen=True)
+class MotoAws:
+    """The hub's AWS resources on moto: what `create_resources` made, and their names."""
+
+    prefix: str
+    table: str
+    resources: dict[str, Any]
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    """Fake credentials and a region, and nothing that would send boto3 elsewhere (with
+    `AWS_ENDPOINT_URL` set, moto would not intercept)."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", AWS_REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+
+
+@pytest.fixture
+def moto(aws_env) -> Iterator[None]:
+    """moto's AWS, empty: every boto3 client made inside talks to it."""
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def moto_aws(moto) -> MotoAws:
+    """moto's AWS with the hub's queues, dead-letter queues and table created."""
+    from chalicelib.infra.aws import create_resources
+
+    return MotoAws(AWS_PREFIX, AWS_TABLE, create_resources(AWS_PREFIX, AWS_TABLE))

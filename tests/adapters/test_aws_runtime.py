@@ -26,28 +26,16 @@ from chalicelib.redelivery import (
     RedeliveryPolicy,
     most_deliveries,
 )
+from tests.conftest import AWS_PREFIX as PREFIX
+from tests.conftest import AWS_REGION as REGION
+from tests.conftest import AWS_TABLE as TABLE
 from tests.unit.port_fakes import FakeMailer, FakeNotifier, FakeSheet, FakeStock, build_ports
-
-REGION = "eu-west-1"
-PREFIX = "test-hub-"
-TABLE = "test-hub-table"
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    """moto's AWS with the hub's queues and table created; yields what `create_resources` made."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    from moto import mock_aws
-
-    from chalicelib.infra.aws import create_resources
-
-    with mock_aws():
-        yield create_resources(PREFIX, TABLE)
+def aws(moto_aws):
+    """What `create_resources` made on moto (the shared `moto_aws` fixture)."""
+    return moto_aws.resources
 
 
 @pytest.fixture

@@ -253,23 +253,12 @@ def ses_settings(timeout: float = 5.0) -> Settings:
 
 
 @pytest.fixture
-def aws_env(monkeypatch) -> None:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # else mock_aws does not intercept
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-
-
-@pytest.fixture
-def ses(aws_env) -> Iterator[object]:
+def ses(moto) -> object:
     """moto's SES backend (v2 stores its mail in the v1 backend)."""
-    from moto import mock_aws
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
 
-    with mock_aws():
-        yield ses_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"]
+    return ses_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"]
 
 
 def verify_sender(identity: str = SES_SENDER) -> None:

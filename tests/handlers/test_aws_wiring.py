@@ -16,27 +16,15 @@ from tests.conftest import SECRETS
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    """moto's AWS with the queues and table the hub expects (the dev stage's names)."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in (
-        ("AWS_DEFAULT_REGION", "eu-west-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_SESSION_TOKEN", "testing"),
-        ("HUB_STAGE", "dev"),
-    ):
-        monkeypatch.setenv(name, value)
-    from moto import mock_aws
-
+def aws(moto, monkeypatch):
+    """moto's AWS (the shared fixture) with the queues and table of the dev stage's names."""
     from chalicelib.infra.aws import create_resources
 
-    with mock_aws():
-        create_resources(names.prefix("dev"), TABLE)
-        monkeypatch.setenv("HUB_TABLE", TABLE)
-        reset_hub()
-        yield
+    monkeypatch.setenv("HUB_STAGE", "dev")
+    create_resources(names.prefix("dev"), TABLE)
+    monkeypatch.setenv("HUB_TABLE", TABLE)
+    reset_hub()
+    yield
 
 
 def test_webhooks_are_queued_once_on_sqs_with_dynamodb_idempotency(client, aws):

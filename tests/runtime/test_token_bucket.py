@@ -81,22 +81,14 @@ def test_sqlite_buckets_are_shared_by_every_consumer_of_the_database(tmp_path):
     assert sorted(waits) == pytest.approx([0.0] * 6 + [n / QUOTA.per_second for n in range(1, 15)])
 
 
-def test_dynamodb_buckets_are_shared_by_every_lambda(monkeypatch):
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    from moto import mock_aws
-
+def test_dynamodb_buckets_are_shared_by_every_lambda(moto):
     from chalicelib.infra.aws import AwsClients, create_resources
     from chalicelib.infra.token_bucket import DynamoBuckets
 
-    with mock_aws():
-        create_resources("t-", "t-table", queues=())
-        clock = Clock()
-        one, two = DynamoBuckets("t-table", AwsClients(), clock), DynamoBuckets("t-table", AwsClients(), clock)
-        waits = [bucket.take("sheets:read", QUOTA, max_wait=60) for _ in range(4) for bucket in (one, two)]
-        assert waits == pytest.approx([0.0] * 6 + [1 / QUOTA.per_second, 2 / QUOTA.per_second])
-        with pytest.raises(TransientError):
-            one.take("sheets:read", QUOTA, max_wait=0.1)
+    create_resources("t-", "t-table", queues=())
+    clock = Clock()
+    one, two = DynamoBuckets("t-table", AwsClients(), clock), DynamoBuckets("t-table", AwsClients(), clock)
+    waits = [bucket.take("sheets:read", QUOTA, max_wait=60) for _ in range(4) for bucket in (one, two)]
+    assert waits == pytest.approx([0.0] * 6 + [1 / QUOTA.per_second, 2 / QUOTA.per_second])
+    with pytest.raises(TransientError):
+        one.take("sheets:read", QUOTA, max_wait=0.1)
