@@ -7,8 +7,8 @@ once and a replay runs the same code again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 
 from chalicelib import commands, marketing
@@ -462,15 +462,13 @@ def marketing_due(event: ev.MarketingDue, ports: Ports) -> CustomerStep:
             customer, event.campaign, ports.catalog, ports.public_url, ports.secret_key, ports.mail_domain
         )
         # Claimed before sending, so two deliveries at once send one email; marked after.
-        # A crash in between leaves a claim that expires, and the retry sends again with the
-        # same Message-ID (at least once beats never, and the window is one SMTP exchange).
         claim = ports.mail_log.claim(event.email, event.campaign, MAIL_LEASE_SECONDS)
         if claim == "sent":
             return
         if claim == "busy":
             raise TransientError("another delivery is sending this email right now", retry_after=MAIL_LEASE_SECONDS)
         try:
-            ports.mailer.send(email)
+            ports.mailer.send(email, handover=lambda: _handing_over(ports, event.email, event.campaign))
         except Exception:
             ports.mail_log.mark(event.email, event.campaign, "failed")
             raise
@@ -479,6 +477,24 @@ def marketing_due(event: ev.MarketingDue, ports: Ports) -> CustomerStep:
     # An empty change decides nothing, whatever its origin: the row is only read.
     reading = Origin(FORM, Stamp(0, event_id=event.event_id))
     return CustomerStep(CustomerChange(email=normalise_email(event.email)), reading, send, existing_only=True)
+
+
+@contextmanager
+def _handing_over(ports: Ports, email: str, campaign: str) -> Iterator[None]:
+    """The mailer's point of no return (the last bytes of the message, until the server's
+    quick answer): recorded as `handing` first. A crash from here on (a kill between the
+    server's 250 and the `sent` mark) leaves `handing`, which the next delivery counts as
+    sent once the lease is over: the server had the whole message, so sending it again
+    would mail the customer twice, and only a refusal that coincides with the crash goes
+    unsent. A refusal, a slow answer, or an answer lost while alive takes the handover
+    back: the claim stays `sending`, and a crash or a retry sends it again (at least once).
+    """
+    ports.mail_log.mark(email, campaign, "handing")
+    try:
+        yield
+    except Exception:
+        ports.mail_log.mark(email, campaign, "sending")
+        raise
 
 
 def sync_sheet(ports: Ports) -> int:

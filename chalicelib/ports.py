@@ -169,9 +169,19 @@ class Email:
     message_id: str
 
 
+# Entered by a mailer just before the server may take the message (SMTP: the DATA
+# terminator), left once it answered: taken when left without an error. A mailer that
+# cannot tell when its server takes a message (SES: one request) never enters it.
+Handover = Callable[[], AbstractContextManager[None]]
+
+
 class Mailer(Protocol):
-    def send(self, email: Email) -> None:
-        """Send one email; raise `TransientError` to retry, `PermanentError` when rejected."""
+    def send(self, email: Email, handover: Handover | None = None) -> None:
+        """Send one email; raise `TransientError` to retry, `PermanentError` when rejected.
+
+        Each attempt runs its point of no return inside `handover()`: the caller records
+        there that the message may be gone, so a crash within it never sends it again.
+        """
 
     def ping(self) -> str: ...
 
@@ -215,7 +225,7 @@ class Locks(Protocol):
 
 
 # What the mail log knows of one (email, campaign), and what a claim to send it got.
-MailStatus = Literal["sending", "sent", "failed"]
+MailStatus = Literal["sending", "handing", "sent", "failed"]
 Claim = Literal["claimed", "sent", "busy"]
 
 
@@ -223,13 +233,14 @@ class MailLog(Protocol):
     """What was sent to whom: the idempotency of marketing email, and its unsubscribes."""
 
     def status(self, email: str, campaign: str) -> MailStatus | None:
-        """`sending`, `sent`, `failed` or None for never tried."""
+        """`sending`, `handing`, `sent`, `failed` or None for never tried."""
 
     def claim(self, email: str, campaign: str, lease_seconds: float) -> Claim:
         """Take the right to send, atomically: `claimed`, or `sent` (it went out
         already), or `busy` (another delivery claimed it less than `lease_seconds` ago).
 
-        A claim older than the lease is taken over: its holder died mid-send.
+        A claim older than the lease is taken over: its holder died mid-send. Unless it
+        was `handing` the message over: the server had all of it, so it counts as `sent`.
         """
 
     def mark(self, email: str, campaign: str, status: MailStatus) -> None: ...

@@ -2,7 +2,7 @@
 
 Items (key attribute `id`; none expires: this log is what keeps a customer from being
 mailed twice, and an unsubscribe must hold for good):
-- `mail#<email>#<campaign>`: `status` (`sending`/`sent`), `updated_at`, and `counted`
+- `mail#<email>#<campaign>`: `status` (`sending`/`handing`/`sent`/`failed`), `updated_at`, and `counted`
   once it has been counted as sent;
 - `suppress#<email>`: `at`, the first unsubscribe;
 - `counter#mail-sent`: `n`, emails sent, updated in the same transaction as the status
@@ -51,8 +51,10 @@ class DynamoMailLog:
 
     def claim(self, email: str, campaign: str, lease_seconds: float) -> Claim:
         """A conditional write: taken when never tried, failed, or claimed longer ago than
-        the lease; else the item says whether it was `sent` or is `busy`."""
+        the lease; else the item says whether it was `sent` or is `busy` (a `handing`
+        claim older than the lease counts as sent: see `MailLog.claim`)."""
         now = time.time()
+        stale = now - lease_seconds
         try:
             with self._errors():
                 self._ddb.update_item(
@@ -60,18 +62,25 @@ class DynamoMailLog:
                     Key=self._key(f"mail#{email}#{campaign}"),
                     UpdateExpression="SET #s = :sending, updated_at = :now",
                     ConditionExpression=(
-                        "attribute_not_exists(#s) OR (#s <> :sent AND (#s <> :sending OR updated_at < :stale))"
+                        "attribute_not_exists(#s)"
+                        " OR (#s <> :sent AND #s <> :handing AND (#s <> :sending OR updated_at < :stale))"
                     ),
                     ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={
                         ":sending": {"S": "sending"},
+                        ":handing": {"S": "handing"},
                         ":sent": {"S": "sent"},
                         ":now": {"N": str(now)},
-                        ":stale": {"N": str(now - lease_seconds)},
+                        ":stale": {"N": str(stale)},
                     },
                 )
         except ConditionFailed:
-            return "sent" if self.status(email, campaign) == "sent" else "busy"
+            item = self._get(f"mail#{email}#{campaign}") or {}
+            status = item.get("status", {}).get("S")
+            if status == "handing" and float(item.get("updated_at", {}).get("N", now)) < stale:
+                self.mark(email, campaign, "sent")  # its holder died after the server had it all
+                return "sent"
+            return "sent" if status == "sent" else "busy"
         return "claimed"
 
     def mark(self, email: str, campaign: str, status: MailStatus) -> None:

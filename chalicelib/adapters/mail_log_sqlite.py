@@ -33,8 +33,14 @@ class SqliteMailLog:
             ).fetchone()
             if row and row["status"] == "sent":
                 return "sent"
-            if row and row["status"] == "sending" and row["updated_at"] > now - lease_seconds:
+            if row and row["status"] in ("sending", "handing") and row["updated_at"] > now - lease_seconds:
                 return "busy"
+            if row and row["status"] == "handing":  # its holder died after the server had it all
+                conn.execute(
+                    "UPDATE mail_log SET status = 'sent', updated_at = ? WHERE email = ? AND campaign = ?",
+                    (now, email, campaign),
+                )
+                return "sent"
             conn.execute(
                 "INSERT INTO mail_log (email, campaign, status, updated_at) VALUES (?, ?, 'sending', ?)"
                 " ON CONFLICT (email, campaign) DO UPDATE SET status = 'sending', updated_at = excluded.updated_at",

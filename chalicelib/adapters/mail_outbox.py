@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 
 from chalicelib.adapters.mime import to_mime
 from chalicelib.domain.words import plural
-from chalicelib.ports import Email
+from chalicelib.ports import Email, Handover
 
 
 class MailOutbox:
@@ -21,7 +22,7 @@ class MailOutbox:
         self.folder = Path(folder)
         self.sender = sender
 
-    def send(self, email: Email) -> None:
+    def send(self, email: Email, handover: Handover | None = None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         data = to_mime(email, self.sender).as_bytes()
         name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.eml"
@@ -30,7 +31,8 @@ class MailOutbox:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, self.folder / name)  # atomic: a reader never sees half a message
+        with (handover or nullcontext)():
+            os.replace(tmp, self.folder / name)  # atomic: a reader never sees half a message
 
     def ping(self) -> str:
         count = len(list(self.folder.glob("*.eml"))) if self.folder.exists() else 0

@@ -16,7 +16,7 @@ from typing import Any
 from chalicelib.adapters.mime import to_mime
 from chalicelib.errors import ConfigurationError
 from chalicelib.infra.aws import AwsClients, AwsErrors
-from chalicelib.ports import Email
+from chalicelib.ports import Email, Handover
 from chalicelib.retry import service_retry
 from chalicelib.settings import Settings
 
@@ -65,8 +65,12 @@ class SesMailer:
         hints = {code: what.format(sender=self.sender_address) for code, what in CONFIGURATION.items()}
         return AwsErrors("SES", hints)
 
-    def send(self, email: Email) -> None:
-        """Send one email, retrying throttling and server errors a few times before raising them."""
+    def send(self, email: Email, handover: Handover | None = None) -> None:
+        """Send one email, retrying throttling and server errors a few times before raising them.
+
+        No `handover`: one `SendEmail` call connects, sends and waits for SES, and its
+        parts cannot be told apart, so a crash in it sends the email again (at least once).
+        """
         self._send(email)
 
     def _send_once(self, email: Email) -> None:

@@ -11,17 +11,23 @@ close idle connections anyway, so a pooled one would mostly be a dead one.
 
 from __future__ import annotations
 
+import select
 import smtplib
 import ssl
 from collections.abc import Callable
+from contextlib import nullcontext
 from email.utils import parseaddr
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from chalicelib.adapters.mime import to_mime
 from chalicelib.errors import ConfigurationError, ErrorMapper, PermanentError, TransientError
-from chalicelib.ports import Email
+from chalicelib.ports import Email, Handover
 from chalicelib.retry import service_retry
 from chalicelib.settings import Settings
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 DEFAULT_PORTS = {"smtp": 587, "smtps": 465}  # submission ports: Lambda blocks outbound 25
 # A local relay (same host or sidecar) may take a password without TLS; only these spellings count.
@@ -69,9 +75,14 @@ class SmtpMailer:
     def _where(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def send(self, email: Email) -> None:
-        """Send one email, retrying transient failures a few times before raising them."""
-        self._send(email)
+    def send(self, email: Email, handover: Handover | None = None) -> None:
+        """Send one email, retrying transient failures a few times before raising them.
+
+        `handover` spans the DATA terminator and the server's quick answer to it: before
+        the terminator a dropped connection loses the message, after it the server has
+        it all (see `_Smtp`).
+        """
+        self._send(email, handover or nullcontext)
 
     def ping(self) -> str:
         """Connect, secure and log in, then NOOP: the whole path a send takes, minus the mail."""
@@ -86,25 +97,26 @@ class SmtpMailer:
 
     # --- internals --------------------------------------------------------------------
 
-    def _send_once(self, email: Email) -> None:
+    def _send_once(self, email: Email, handover: Handover) -> None:
         message = to_mime(email, self.sender)
         with _SmtpErrors(self):
             conn, _ = self._connect()
             try:
+                conn.handover = handover
                 # send_message flattens with the message's own policy (unfolded headers).
                 conn.send_message(message, from_addr=self.envelope_from, to_addrs=[email.to])
             finally:
                 self._close(conn)
 
-    def _connect(self) -> tuple[smtplib.SMTP, str]:
+    def _connect(self) -> tuple[_Smtp, str]:
         """An open, secured and authenticated connection, and how it is secured."""
         context = ssl.create_default_context()  # verifies the certificate and the host name
-        conn: smtplib.SMTP
+        conn: _Smtp
         if self.scheme == "smtps":
-            conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            conn = _SmtpSsl(self.host, self.port, timeout=self.timeout, context=context)
             tls = "implicit TLS"
         else:
-            conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            conn = _Smtp(self.host, self.port, timeout=self.timeout)
             tls = "no TLS"
         try:
             conn.ehlo()
@@ -131,6 +143,51 @@ class SmtpMailer:
             conn.quit()
         except (smtplib.SMTPException, OSError):
             conn.close()  # the message (if any) is already accepted or refused: nothing to report
+
+
+class _Smtp(smtplib.SMTP):
+    """`smtplib.SMTP` whose `data` runs the terminator and a quick answer in `handover()`.
+
+    The standard library writes the message and its terminator at once; split here, a
+    crash while the body is on its way is known to have sent nothing. A server that has
+    not answered within `QUICK_ANSWER` seconds is more likely stuck than taking it (and
+    a crash while waiting for it must not lose the email): the handover is taken back,
+    and the answer still awaited, a 250 counted as sent by the caller as usual.
+    """
+
+    QUICK_ANSWER = 0.1
+    handover: Handover = nullcontext
+
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        self.putcmd("data")
+        code, repl = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, repl)
+        raw = smtplib._fix_eols(msg).encode("ascii") if isinstance(msg, str) else bytes(msg)  # type: ignore[attr-defined]
+        body: bytes = smtplib._quote_periods(raw)  # type: ignore[attr-defined]
+        self.send(body if body.endswith(b"\r\n") else body + b"\r\n")
+        try:
+            with self.handover():
+                self.send(b".\r\n")
+                if self.sock is not None and not select.select([self.sock], [], [], self.QUICK_ANSWER)[0]:
+                    raise _NoQuickAnswer
+                return self._data_answer()  # refused: raised inside, so the handover is taken back
+        except _NoQuickAnswer:
+            return self._data_answer()
+
+    def _data_answer(self) -> tuple[int, bytes]:
+        code, repl = self.getreply()
+        if code != 250:
+            raise smtplib.SMTPDataError(code, repl)
+        return code, repl
+
+
+class _NoQuickAnswer(Exception):
+    """The server is still silent after the terminator (see `_Smtp`)."""
+
+
+class _SmtpSsl(_Smtp, smtplib.SMTP_SSL):
+    pass
 
 
 class _SmtpErrors(ErrorMapper):

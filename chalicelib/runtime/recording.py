@@ -30,6 +30,7 @@ from chalicelib.ports import (
     CustomerSheet,
     Email,
     EventHistory,
+    Handover,
     Mailer,
     Notifier,
     OrderSummary,
@@ -203,8 +204,8 @@ class RecordingMailer:
     def __init__(self, inner: Mailer, batch: Batch) -> None:
         self.inner, self.batch = inner, batch
 
-    def send(self, email: Email) -> None:
-        self.inner.send(email)
+    def send(self, email: Email, handover: Handover | None = None) -> None:
+        self.inner.send(email, handover)
         ids = self.batch.by_email(email.to, kinds=(ev.MarketingDue.kind,))
         self.batch.note(ids, "mail", f"email sent to {email.to}: {email.subject}")
 

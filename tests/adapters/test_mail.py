@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -139,6 +140,30 @@ def test_smtp_server_holding_the_message_past_the_timeout_is_retried(trusted, sl
 
     assert len(trusted.messages) == 1
     assert len(sleeps) == 1
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("fault", ["503", "timeout"])
+def test_smtp_hands_over_only_the_terminator_and_a_quick_answer(trusted, sleeps, fault):
+    # Inside the handover the server has the whole body but has taken nothing yet; a
+    # refusal (451), or a server silent for longer than a quick answer takes, leaves it
+    # with an error; the retry's acceptance leaves it without one.
+    trusted.faults.timeout_delay = 1.0
+    trusted.faults.script(fault)
+    seen: list[tuple[int, str]] = []
+
+    @contextmanager
+    def handover() -> Iterator[None]:
+        before = len(trusted.messages)
+        try:
+            yield
+        except Exception:  # smtplib's own error: the adapter maps it afterwards
+            seen.append((before, "refused"))
+            raise
+        seen.append((before, f"taken: {len(trusted.messages)}"))
+
+    SmtpMailer(smtp_settings(trusted.url, timeout=0.5), sleep=sleeps.append).send(make_email(), handover)
+    assert seen == [(0, "refused"), (0, "taken: 1")]
 
 
 @pytest.mark.timeout(20)

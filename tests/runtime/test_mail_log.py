@@ -35,3 +35,13 @@ def test_a_failed_send_or_an_expired_claim_can_be_claimed_again(log):
     assert log.claim("a@x.co", "newcomer", 60) == "claimed"
     time.sleep(0.05)
     assert log.claim("a@x.co", "newcomer", 0.01) == "claimed"  # its holder died: lease over
+
+
+def test_a_handover_holds_like_a_claim_and_once_its_holder_is_dead_counts_as_sent(log):
+    log.claim("a@x.co", "newcomer", 60)
+    log.mark("a@x.co", "newcomer", "handing")  # the server had the whole message
+    assert log.claim("a@x.co", "newcomer", 60) == "busy"
+    time.sleep(0.05)
+    assert log.claim("a@x.co", "newcomer", 0.01) == "sent"  # killed before the answer: never again
+    assert log.status("a@x.co", "newcomer") == "sent"
+    assert log.sent_count() == 1

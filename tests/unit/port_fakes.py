@@ -14,7 +14,7 @@ import copy
 import json
 from collections import defaultdict
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,7 +27,7 @@ from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.domain.history import STATUS_AFTER, Entry, EventRecord, Step, Story, day_of, search_keys
 from chalicelib.domain.precedence import Clock
 from chalicelib.errors import PermanentError, TransientError
-from chalicelib.ports import CustomerRows, DeadLetter, Email, OrderSummary, Ports, StockOrder
+from chalicelib.ports import CustomerRows, DeadLetter, Email, Handover, OrderSummary, Ports, StockOrder
 
 TODAY = "2025-06-01"
 PUBLIC_URL = "https://hub.example.test"
@@ -230,9 +230,14 @@ class FakeMailer(Faulty):
         super().__init__()
         self.sent: list[Email] = []
 
-    def send(self, email: Email) -> None:
+    def send(self, email: Email, handover: Handover | None = None) -> None:
+        """Faults scripted with `fail_next("send")` strike before the handover; with
+        `fail_next("taken")`, the message is taken, then the error strikes (a kill there
+        is a `BaseException`)."""
         self._enter("send")
-        self.sent.append(email)
+        with (handover or nullcontext)():
+            self.sent.append(email)
+            self._enter("taken")
 
     def ping(self) -> str:
         self._enter("ping")
@@ -380,8 +385,12 @@ class FakeMailLog(Faulty):
         status = self.statuses.get((email, campaign))
         if status == "sent":
             return "sent"
-        if status == "sending" and self.claimed_at[(email, campaign)] > self.now - lease_seconds:
+        if status in ("sending", "handing") and self.claimed_at[(email, campaign)] > self.now - lease_seconds:
             return "busy"
+        if status == "handing":  # its holder died after the server had it all
+            self.statuses[(email, campaign)] = "sent"
+            self.history.append((email, campaign, "sent"))
+            return "sent"
         self.statuses[(email, campaign)] = "sending"
         self.claimed_at[(email, campaign)] = self.now
         self.history.append((email, campaign, "sending"))

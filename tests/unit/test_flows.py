@@ -544,20 +544,65 @@ def test_a_mailer_outage_releases_the_claim_and_the_retry_sends_once(w):
     assert w.mail_log.status(ANN, "newcomer") == "sent"
 
 
-def test_a_crash_after_sending_resends_with_the_same_message_id(w):
-    # At least once beats never: a crash between the send and its "sent" mark means a
-    # second send on the retry, recognisable as the same message by its Message-ID.
+class Killed(BaseException):
+    """kill -9 as a test can play it: no `except Exception` of the flow sees it."""
+
+
+def test_a_kill_after_the_server_took_the_message_never_sends_it_again(w):
+    # The chaos run's duplicate: killed between the server's 250 and the "sent" mark.
     w.handle(signup(consent=True))
-    w.mail_log.fail_next("mark")  # claimed and sent, but "sent" is never recorded
-    with pytest.raises(TransientError):
+    w.mailer.fail_next("taken", Killed())
+    with pytest.raises(Killed):
         w.handle(due())
     assert len(w.mailer.sent) == 1
-    assert w.mail_log.status(ANN, "newcomer") == "sending"
+    assert w.mail_log.status(ANN, "newcomer") == "handing"
 
-    with pytest.raises(TransientError) as busy:  # the claim holds while it may be in flight
+    with pytest.raises(TransientError) as busy:  # the holder may still be waiting for the answer
         w.handle(due())
     assert busy.value.retry_after == flows.MAIL_LEASE_SECONDS
     w.mail_log.now += flows.MAIL_LEASE_SECONDS + 1
+    w.handle(due())
+    assert len(w.mailer.sent) == 1
+    assert w.mail_log.status(ANN, "newcomer") == "sent"
+    assert w.mail_log.sent_count() == 1
+
+
+def test_a_kill_before_the_message_was_complete_sends_it_once_after_the_lease(w):
+    w.handle(signup(consent=True))
+    w.mailer.fail_next("send", Killed())
+    with pytest.raises(Killed):
+        w.handle(due())
+    assert w.mailer.sent == []
+    assert w.mail_log.status(ANN, "newcomer") == "sending"
+
+    w.mail_log.now += flows.MAIL_LEASE_SECONDS + 1
+    w.handle(due())
+    w.handle(due())
+    assert len(w.mailer.sent) == 1
+
+
+def test_a_failed_sent_mark_after_the_server_took_it_sends_nothing_more(w):
+    w.handle(signup(consent=True))
+    w.mail_log.fail_next("mark", skip=1)  # "handing" is recorded, "sent" is not
+    with pytest.raises(TransientError):
+        w.handle(due())
+    assert len(w.mailer.sent) == 1
+    assert w.mail_log.status(ANN, "newcomer") == "handing"
+
+    w.mail_log.now += flows.MAIL_LEASE_SECONDS + 1
+    w.handle(due())
+    assert len(w.mailer.sent) == 1
+
+
+def test_an_answer_lost_while_alive_resends_with_the_same_message_id(w):
+    # At least once beats never: the server may or may not have taken it, and nobody
+    # died, so the handover is taken back and the retry sends it again, recognisable
+    # as the same message by its Message-ID.
+    w.handle(signup(consent=True))
+    w.mailer.fail_next("taken")
+    with pytest.raises(TransientError):
+        w.handle(due())
+    assert w.mail_log.status(ANN, "newcomer") == "failed"
     w.handle(due())
     w.handle(due())
     assert len(w.mailer.sent) == 2
