@@ -70,7 +70,7 @@ def handle_batch(events: Sequence[ev.Event], ports: Ports) -> list[Exception | N
                 before, decision = saved[i]
                 if decision is None:
                     continue
-                if decision.customer.consent and not (before and before.consent):
+                if decision.customer.consent and _owes_newcomer_mail(ports, before, decision.customer, steps[i].change):
                     queue_marketing(ports, decision.customer)
                 then = steps[i].then
                 if then is not None:
@@ -178,6 +178,20 @@ def _save_customers(
             for i in mine:
                 failures[i] = exc
     return saved
+
+
+def _owes_newcomer_mail(ports: Ports, before: Customer | None, after: Customer, change: CustomerChange) -> bool:
+    """Whether a consenting row just saved must queue its newcomer email.
+
+    Always when the consent is new. Also when this change grants a consent the row already
+    holds but no email was ever tried: a crash between the save and the queueing, or a
+    sheet write the server applied while the hub timed out, leaves the consent set and
+    nothing queued, and the redelivery must still queue it. Queued twice is harmless:
+    the mail flow's claim sends it once.
+    """
+    if not (before and before.consent):
+        return True
+    return bool(change.consent) and ports.mail_log.status(after.email, ev.NEWCOMER) is None
 
 
 def queue_marketing(ports: Ports, customer: Customer) -> None:
