@@ -34,9 +34,9 @@ from chalicelib.ports import (
 from chalicelib.settings import Settings
 
 if TYPE_CHECKING:
-    from chalicelib.infra.aws import AwsClients
-    from chalicelib.infra.sqlite import Database
-    from chalicelib.infra.token_bucket import TokenBuckets
+    from chalicelib.plumbing.aws import AwsClients
+    from chalicelib.plumbing.sqlite import Database
+    from chalicelib.plumbing.token_bucket import TokenBuckets
     from chalicelib.redelivery import RedeliveryPolicy
     from chalicelib.runtime.aws.queue import SqsQueue
     from chalicelib.runtime.door import Door
@@ -89,7 +89,7 @@ class Hub:
 
     @cached_property
     def db(self) -> Database:
-        from chalicelib.infra.sqlite import Database
+        from chalicelib.plumbing.sqlite import Database
 
         return Database(self.state_dir / "hub.sqlite3")
 
@@ -103,7 +103,7 @@ class Hub:
     @cached_property
     def aws_clients(self) -> AwsClients:
         """The boto3 clients of the AWS runtime and adapters, made on first use."""
-        from chalicelib.infra.aws import AwsClients
+        from chalicelib.plumbing.aws import AwsClients
 
         return AwsClients(self.settings.http_timeout)
 
@@ -125,7 +125,7 @@ class Hub:
         else the embedded database's table."""
         s = self.settings
         if s.aws_runtime:
-            from chalicelib.infra.aws import HubTable
+            from chalicelib.plumbing.aws import HubTable
             from chalicelib.runtime.aws.dead_letters import SqsDeadLetters
 
             return SqsDeadLetters(self.sqs_queue, HubTable(s.table, self.aws_clients, "the dead letters"))
@@ -195,10 +195,10 @@ class Hub:
         """The quota buckets every consumer shares: on the DynamoDB table in AWS, else in SQLite."""
         s = self.settings
         if s.aws_runtime:
-            from chalicelib.infra.token_bucket import DynamoBuckets
+            from chalicelib.plumbing.token_bucket import DynamoBuckets
 
             return DynamoBuckets(s.table, self.aws_clients)
-        from chalicelib.infra.token_bucket import SqliteBuckets
+        from chalicelib.plumbing.token_bucket import SqliteBuckets
 
         return SqliteBuckets(self.db)
 

@@ -69,7 +69,7 @@ def stored(stage: str) -> dict[str, str]:
     Only settings the hub knows are returned: a stray parameter under the path never
     becomes part of the environment.
     """
-    from chalicelib.infra.aws import aws_error
+    from chalicelib.plumbing.aws import aws_error
 
     try:
         found = _ssm().get_multiple(names.parameter_path(stage), max_age=MAX_AGE, decrypt=True, recursive=False)

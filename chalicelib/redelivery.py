@@ -1,7 +1,7 @@
 """When a failed message is delivered again, and when the hub stops trying.
 
 Both runtimes share this policy, and the AWS resources are sized from its constants
-(see `chalicelib.infra.aws`): a quota wall or an outage of a few hours must cost
+(see `chalicelib.plumbing.aws`): a quota wall or an outage of a few hours must cost
 nothing but time, as Stripe itself keeps retrying for three days. So a message that
 keeps failing with a transient error is handed back to its queue with a delay that
 grows to `MAX_DELAY` (15 minutes) and becomes a dead letter only once it has been

@@ -9,7 +9,7 @@ the policy may retry it. The numbers are the policy's own, never copied.
 
 from __future__ import annotations
 
-from chalicelib.infra.aws import DLQ_RETENTION
+from chalicelib.plumbing.aws import DLQ_RETENTION
 from chalicelib.redelivery import MAX_DELAY, MAX_GIVE_UP_AFTER, MAX_RECEIVE_COUNT, QUEUE_RETENTION, most_deliveries
 
 DEAD_LETTER_RETENTION = DLQ_RETENTION

@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from chalicelib import names
-from chalicelib.infra.aws import create_resources
+from chalicelib.plumbing.aws import create_resources
 from infra.template import ROOT, VISIBILITY_PER_TIMEOUT, StageTemplate
 
 

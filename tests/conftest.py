@@ -100,6 +100,6 @@ def moto(aws_env) -> Iterator[None]:
 @pytest.fixture
 def moto_aws(moto) -> MotoAws:
     """moto's AWS with the hub's queues, dead-letter queues and table created."""
-    from chalicelib.infra.aws import create_resources
+    from chalicelib.plumbing.aws import create_resources
 
     return MotoAws(AWS_PREFIX, AWS_TABLE, create_resources(AWS_PREFIX, AWS_TABLE))

@@ -12,7 +12,7 @@ import time
 
 from chalicelib.domain.customer import normalise_email
 from chalicelib.domain.precedence import Clock
-from chalicelib.infra.aws import AwsClients, HubTable
+from chalicelib.plumbing.aws import AwsClients, HubTable
 
 PREFIX = "clock#"
 

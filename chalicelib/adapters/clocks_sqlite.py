@@ -7,7 +7,7 @@ import time
 
 from chalicelib.domain.customer import normalise_email
 from chalicelib.domain.precedence import Clock
-from chalicelib.infra.sqlite import Database
+from chalicelib.plumbing.sqlite import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS customer_clocks (email TEXT PRIMARY KEY, clock TEXT NOT NULL, updated_at REAL NOT NULL);

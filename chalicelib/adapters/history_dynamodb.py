@@ -20,7 +20,7 @@ from typing import Any
 
 from chalicelib.domain.history import DEFAULT_DAYS, STATUS_AFTER, Entry, EventRecord, Step, Story, day_of, search_keys
 from chalicelib.errors import ConfigurationError
-from chalicelib.infra.aws import AwsClients, aws_error, error_code
+from chalicelib.plumbing.aws import AwsClients, aws_error, error_code
 
 PREFIX = "history#"
 _HEADER = ("provider", "kind", "received_at", "status", "who", "ref", "parent")

@@ -11,7 +11,7 @@ import sqlite3
 import time
 
 from chalicelib.domain.history import DEFAULT_DAYS, STATUS_AFTER, Entry, EventRecord, Step, Story, search_keys
-from chalicelib.infra.sqlite import Database
+from chalicelib.plumbing.sqlite import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history_events (

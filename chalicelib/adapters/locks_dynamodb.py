@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from chalicelib.errors import TransientError
-from chalicelib.infra.aws import AwsClients, ConditionFailed, HubTable
+from chalicelib.plumbing.aws import AwsClients, ConditionFailed, HubTable
 
 # Longer than one sheet read-change-write with its retries; a dead holder's lease ends then.
 LEASE_SECONDS = 60

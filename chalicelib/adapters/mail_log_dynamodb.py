@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from chalicelib.errors import TransientError
-from chalicelib.infra.aws import AwsClients, ConditionFailed, HubTable, error_code
+from chalicelib.plumbing.aws import AwsClients, ConditionFailed, HubTable, error_code
 from chalicelib.ports import Claim, MailStatus
 
 COUNTER_KEY = "counter#mail-sent"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from chalicelib.infra.sqlite import Database
+from chalicelib.plumbing.sqlite import Database
 from chalicelib.ports import Claim, MailStatus
 
 SCHEMA = """

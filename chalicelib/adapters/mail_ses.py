@@ -15,7 +15,7 @@ from typing import Any
 
 from chalicelib.adapters.mime import to_mime
 from chalicelib.errors import ConfigurationError
-from chalicelib.infra.aws import AwsClients, AwsErrors
+from chalicelib.plumbing.aws import AwsClients, AwsErrors
 from chalicelib.ports import Email, Handover
 from chalicelib.retry import service_retry
 from chalicelib.settings import Settings

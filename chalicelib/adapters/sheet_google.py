@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from chalicelib.adapters.sheet_layout import EMAIL, HEADERS, STRIPE, from_cells, to_cells
 from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.errors import ConfigurationError, HubError, PermanentError, TransientError
-from chalicelib.infra.token_bucket import LocalBuckets, Rate, TokenBuckets
 from chalicelib.logs import logger
+from chalicelib.plumbing.token_bucket import LocalBuckets, Rate, TokenBuckets
 from chalicelib.ports import CustomerRows
 from chalicelib.retry import parse_retry_after, service_retry
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from chalicelib.adapters.sheet_layout import EMAIL, HEADERS, STRIPE, from_cells, to_cells
 from chalicelib.domain.customer import Customer, normalise_email
-from chalicelib.infra.sqlite import Database
+from chalicelib.plumbing.sqlite import Database
 from chalicelib.ports import CustomerRows
 
 _COLUMNS = ", ".join(f"\"{h}\" TEXT NOT NULL DEFAULT ''" for h in HEADERS)

@@ -15,7 +15,7 @@ from chalicelib.domain.catalog import Catalog
 from chalicelib.domain.customer import Customer
 from chalicelib.domain.words import plural
 from chalicelib.errors import PermanentError
-from chalicelib.infra.sqlite import Database
+from chalicelib.plumbing.sqlite import Database
 from chalicelib.ports import OrderSummary, StockOrder
 
 SCHEMA = """

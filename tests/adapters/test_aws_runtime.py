@@ -46,7 +46,7 @@ def queue(aws):
 
 
 def dead_letters_on(queue: Any) -> Any:
-    from chalicelib.infra.aws import AwsClients, HubTable
+    from chalicelib.plumbing.aws import AwsClients, HubTable
     from chalicelib.runtime.aws.dead_letters import SqsDeadLetters
 
     return SqsDeadLetters(queue, HubTable(TABLE, AwsClients(), "the dead letters"))
@@ -117,7 +117,7 @@ def test_no_client_is_made_before_first_use(monkeypatch):
 
 def test_a_table_is_required():
     from chalicelib.adapters.mail_log_dynamodb import DynamoMailLog
-    from chalicelib.infra.aws import AwsClients, HubTable
+    from chalicelib.plumbing.aws import AwsClients, HubTable
 
     with pytest.raises(ConfigurationError, match="HUB_TABLE"):
         HubTable("", AwsClients(), "the dead letters")
@@ -126,7 +126,7 @@ def test_a_table_is_required():
 
 
 def test_create_resources_is_idempotent_and_sets_redrive_and_ttl(aws):
-    from chalicelib.infra.aws import create_resources
+    from chalicelib.plumbing.aws import create_resources
 
     again = create_resources(PREFIX, TABLE, visibility_timeout=120)
     assert again["queues"] == aws["queues"]
@@ -338,7 +338,7 @@ def test_a_copy_left_by_a_crashed_replay_is_deleted_not_queued(queue, letters):
 
 
 def test_a_message_moved_by_the_redrive_policy_is_a_dead_letter_too(queue, letters):
-    from chalicelib.infra.aws import create_resources
+    from chalicelib.plumbing.aws import create_resources
 
     # Make the redrive fire on the second receive rather than the ninth.
     client = sqs()

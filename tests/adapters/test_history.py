@@ -21,7 +21,7 @@ def history(request, tmp_path):
         return FakeHistory()
     if request.param == "sqlite":
         from chalicelib.adapters.history_sqlite import SqliteHistory
-        from chalicelib.infra.sqlite import Database
+        from chalicelib.plumbing.sqlite import Database
 
         return SqliteHistory(Database(tmp_path / "hub.sqlite3"))
     request.getfixturevalue("aws")

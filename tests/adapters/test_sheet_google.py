@@ -703,7 +703,7 @@ def test_consumers_sharing_the_quota_spend_it_without_meeting_a_429(sheets_fake,
     to 0.6 s): the shared bucket paces them so that Google never refuses one."""
     import threading
 
-    from chalicelib.infra.token_bucket import LocalBuckets
+    from chalicelib.plumbing.token_bucket import LocalBuckets
 
     sid = sheets_fake.create_spreadsheet(worksheets={"Customers": [list(HEADERS), ["ann@example.com", "Ann"]]})
     sheets_fake.enforce_quota(60, window=0.6)

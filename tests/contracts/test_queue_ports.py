@@ -27,7 +27,7 @@ class Pair:
 def embedded(tmp_path: Any, request: pytest.FixtureRequest) -> Pair:
     import json
 
-    from chalicelib.infra.sqlite import Database
+    from chalicelib.plumbing.sqlite import Database
     from chalicelib.runtime.embedded.dead_letters import SqliteDeadLetters
     from chalicelib.runtime.embedded.queue import SqliteQueue
 
@@ -43,7 +43,7 @@ def embedded(tmp_path: Any, request: pytest.FixtureRequest) -> Pair:
 def aws(tmp_path: Any, request: pytest.FixtureRequest) -> Pair:
     import json
 
-    from chalicelib.infra.aws import AwsClients, HubTable
+    from chalicelib.plumbing.aws import AwsClients, HubTable
     from chalicelib.runtime.aws.dead_letters import SqsDeadLetters
     from chalicelib.runtime.aws.queue import SqsQueue
 

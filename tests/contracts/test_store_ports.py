@@ -14,7 +14,7 @@ ANN = "ann@example.com"
 
 
 def _db(tmp_path: Any) -> Any:
-    from chalicelib.infra.sqlite import Database
+    from chalicelib.plumbing.sqlite import Database
 
     return Database(tmp_path / "hub.sqlite3")
 

@@ -18,7 +18,7 @@ from tests.conftest import SECRETS
 @pytest.fixture
 def aws(moto, monkeypatch):
     """moto's AWS (the shared fixture) with the queues and table of the dev stage's names."""
-    from chalicelib.infra.aws import create_resources
+    from chalicelib.plumbing.aws import create_resources
 
     monkeypatch.setenv("HUB_STAGE", "dev")
     create_resources(names.prefix("dev"), TABLE)

@@ -11,7 +11,7 @@ from chalicelib.adapters.clocks_sqlite import SqliteClocks
 from chalicelib.adapters.sheet_sqlite import SqliteSheet
 from chalicelib.domain.customer import Customer
 from chalicelib.domain.precedence import Clock, Stamp
-from chalicelib.infra.sqlite import Database
+from chalicelib.plumbing.sqlite import Database
 from tests.adapters.test_aws_runtime import TABLE, aws  # noqa: F401 - the moto fixture
 
 

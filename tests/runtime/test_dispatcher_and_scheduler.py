@@ -8,7 +8,7 @@ import json
 import pytest
 from chalice import Chalice, Cron, Rate
 
-from chalicelib.infra.sqlite import Database
+from chalicelib.plumbing.sqlite import Database
 from chalicelib.runtime.embedded.dead_letters import SqliteDeadLetters
 from chalicelib.runtime.embedded.dispatcher import Dispatcher, consumers_of
 from chalicelib.runtime.embedded.queue import SqliteQueue

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from chalicelib.dead_letters import letter_id
-from chalicelib.infra.sqlite import Database
+from chalicelib.plumbing.sqlite import Database
 from chalicelib.runtime.embedded.dead_letters import SqliteDeadLetters
 from chalicelib.runtime.embedded.queue import SqliteQueue
 

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyIt
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from chalicelib.domain.events import SignedUp
-from chalicelib.infra.sqlite import Database
+from chalicelib.plumbing.sqlite import Database
 from chalicelib.runtime.door import Door, DoorBusy, DoorClosed
 from chalicelib.runtime.embedded.idempotency import SqlitePersistenceLayer
 from chalicelib.runtime.embedded.queue import SqliteQueue

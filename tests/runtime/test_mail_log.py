@@ -7,7 +7,7 @@ import time
 import pytest
 
 from chalicelib.adapters.mail_log_sqlite import SqliteMailLog
-from chalicelib.infra.sqlite import Database
+from chalicelib.plumbing.sqlite import Database
 from tests.adapters.test_aws_runtime import TABLE, aws  # noqa: F401 - the moto fixture
 
 

@@ -9,7 +9,7 @@ from chalice import Chalice
 
 from chalicelib import queues
 from chalicelib.domain import events as ev
-from chalicelib.infra.sqlite import Database
+from chalicelib.plumbing.sqlite import Database
 from chalicelib.redelivery import MAX_DELAY, RedeliveryPolicy
 from chalicelib.runtime import consumer
 from chalicelib.runtime.embedded.dead_letters import SqliteDeadLetters

@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from chalicelib.errors import TransientError
-from chalicelib.infra.sqlite import Database
-from chalicelib.infra.token_bucket import LocalBuckets, Rate, SqliteBuckets, reserve
+from chalicelib.plumbing.sqlite import Database
+from chalicelib.plumbing.token_bucket import LocalBuckets, Rate, SqliteBuckets, reserve
 
 QUOTA = Rate.per_window(60)
 
@@ -82,8 +82,8 @@ def test_sqlite_buckets_are_shared_by_every_consumer_of_the_database(tmp_path):
 
 
 def test_dynamodb_buckets_are_shared_by_every_lambda(moto):
-    from chalicelib.infra.aws import AwsClients, create_resources
-    from chalicelib.infra.token_bucket import DynamoBuckets
+    from chalicelib.plumbing.aws import AwsClients, create_resources
+    from chalicelib.plumbing.token_bucket import DynamoBuckets
 
     create_resources("t-", "t-table", queues=())
     clock = Clock()

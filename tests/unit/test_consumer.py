@@ -264,7 +264,7 @@ def test_failing_step_names_the_deepest_adapter_method(tmp_path):
     # A real embedded adapter raising: the step names the adapter module and method.
     from chalicelib.adapters.stock_ledger import StockLedger
     from chalicelib.domain.catalog import Catalog
-    from chalicelib.infra.sqlite import Database
+    from chalicelib.plumbing.sqlite import Database
 
     w = World()
     w.stock = StockLedger(

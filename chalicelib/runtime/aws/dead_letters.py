@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.dead_letters import letter_id
-from chalicelib.infra.aws import AwsErrors, ConditionFailed, HubTable, error_code
 from chalicelib.logs import logger
+from chalicelib.plumbing.aws import AwsErrors, ConditionFailed, HubTable, error_code
 from chalicelib.ports import DeadLetter
 from chalicelib.runtime.aws.queue import SqsQueue, attribute
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.errors import ConfigurationError
-from chalicelib.infra.aws import AwsClients
+from chalicelib.plumbing.aws import AwsClients
 
 
 def door_persistence(table_name: str, timeout: float = 10.0) -> Any:

@@ -1,7 +1,7 @@
 """The `Queue` port on SQS: one standard queue per consumer, named by the deployment's
 prefix and the logical names of `chalicelib.queues` (`signups`, `payments`, `mail`,
 `slack`), each with a dead-letter queue `<name>-dlq` (see
-`chalicelib.infra.aws.create_resources`; `SqsDeadLetters` reads those).
+`chalicelib.plumbing.aws.create_resources`; `SqsDeadLetters` reads those).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import re
 import time
 from typing import Any
 
-from chalicelib.infra.aws import AwsClients, AwsErrors, SqsAddresses, aws_error, error_code, physical_name
 from chalicelib.logs import logger
 from chalicelib.names import DLQ_SUFFIX
+from chalicelib.plumbing.aws import AwsClients, AwsErrors, SqsAddresses, aws_error, error_code, physical_name
 from chalicelib.queues import QUEUES
 
 # A message may stay hidden 12 hours at most, counted from its receive, and a Lambda

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from chalicelib.dead_letters import letter_id
-from chalicelib.infra.sqlite import Database
+from chalicelib.plumbing.sqlite import Database
 from chalicelib.ports import DeadLetter
 from chalicelib.runtime.embedded.queue import SqliteQueue
 

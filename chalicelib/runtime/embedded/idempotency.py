@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-from chalicelib.infra.sqlite import Database
+from chalicelib.plumbing.sqlite import Database
 
 
 class SqlitePersistenceLayer(BasePersistenceLayer):

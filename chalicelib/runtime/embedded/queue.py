@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.dead_letters import letter_id
-from chalicelib.infra.sqlite import Database
+from chalicelib.plumbing.sqlite import Database
 
 VISIBILITY_TIMEOUT = 30.0
 

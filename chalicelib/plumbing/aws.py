@@ -128,7 +128,7 @@ def map_aws_error(exc: BaseException, what: str, hints: Mapping[str, str] | None
         if code in _MISSING:
             return ConfigurationError(
                 f"{what}: {code}: the queue or table does not exist in this account and region;"
-                " create them with chalicelib.infra.aws.create_resources"
+                " create them with chalicelib.plumbing.aws.create_resources"
                 " and check HUB_TABLE"
             )
         if code in _DENIED:
@@ -292,7 +292,7 @@ def create_resources(
     """Create (or bring up to date) every queue, its dead-letter queue and the table.
 
     Idempotent: run it again and it only re-applies the attributes. Used by tests and
-    by the infra step; returns `{"queues": {name: url}, "dead_letter_queues": {...},
+    by the deploy step; returns `{"queues": {name: url}, "dead_letter_queues": {...},
     "table": table_name}`.
     """
     clients = clients or AwsClients()

@@ -119,7 +119,7 @@ class DynamoBuckets:
         self._clock = clock
 
     def take(self, name: str, rate: Rate, max_wait: float) -> float:
-        from chalicelib.infra.aws import aws_error, error_code
+        from chalicelib.plumbing.aws import aws_error, error_code
 
         ddb = self._clients.get("dynamodb")
         key = {"id": {"S": f"bucket#{name}"}}
