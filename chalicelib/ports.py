@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Literal, Protocol
 
@@ -46,9 +46,10 @@ class CustomerRows:
         return next((c for c in self._current.values() if c.stripe_customer == stripe_customer), None)
 
     def put(self, customer: Customer) -> None:
-        """Record the customer's new state; written when the batch ends."""
+        """Record the customer's new state (its email as the sheet reads it back: trimmed,
+        lower-cased); written when the batch ends, unless it is the state loaded."""
         email = normalise_email(customer.email)
-        self._current[email] = customer
+        self._current[email] = replace(customer, email=email)
         if email not in self._put:
             self._put.append(email)
 

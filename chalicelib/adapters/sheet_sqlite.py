@@ -40,14 +40,17 @@ class SqliteSheet:
                         raise
 
     def _one(self, where: str, value: str) -> Customer | None:
-        rows = self.db.query(f"SELECT * FROM sheet WHERE {where} LIMIT 1", (value,))
+        rows = self.db.query(f"SELECT * FROM sheet WHERE {where} ORDER BY row LIMIT 1", (value,))
         return from_cells(dict(rows[0])) if rows else None
 
     def get(self, email: str) -> Customer | None:
-        return self._one(f'lower(trim("{EMAIL}")) = ?', normalise_email(email))
+        key = normalise_email(email)
+        return self._one(f'lower(trim("{EMAIL}")) = ?', key) if key else None
 
     def find_by_stripe_customer(self, stripe_customer: str) -> Customer | None:
-        return self._one(f'"{STRIPE}" = ?', stripe_customer)
+        """The first row with this Stripe id; none for an empty id (rows typed by hand have none)."""
+        wanted = (stripe_customer or "").strip()
+        return self._one(f'trim("{STRIPE}") = ?', wanted) if wanted else None
 
     def save(self, customer: Customer) -> bool:
         with self.db.transaction() as conn:
@@ -85,7 +88,9 @@ class SqliteSheet:
         return done.rowcount > 0
 
     def all(self) -> list[Customer]:
-        return [from_cells(dict(r)) for r in self.db.query("SELECT * FROM sheet ORDER BY row")]
+        """Every row with an email, in sheet order (a row typed by hand may have none yet)."""
+        rows = self.db.query(f"SELECT * FROM sheet WHERE trim(\"{EMAIL}\") != '' ORDER BY row")
+        return [from_cells(dict(r)) for r in rows]
 
     def ping(self) -> str:
         count = self.db.query("SELECT COUNT(*) AS n FROM sheet")[0]["n"]
@@ -93,12 +98,13 @@ class SqliteSheet:
 
 
 def _upsert(conn: sqlite3.Connection, customer: Customer) -> bool:
-    """Write the customer's row (by email); True when it was added."""
+    """Write the customer's row (by email, trimmed and lower-cased); True when it was added."""
     cells = to_cells(customer)
+    cells[EMAIL] = normalise_email(customer.email)
     names = ", ".join(f'"{h}"' for h in HEADERS)
     marks = ", ".join("?" for _ in HEADERS)
     updates = ", ".join(f'"{h}" = excluded."{h}"' for h in HEADERS if h != EMAIL)
-    existed = conn.execute(f'SELECT 1 FROM sheet WHERE lower(trim("{EMAIL}")) = ?', (customer.email,)).fetchone()
+    existed = conn.execute(f'SELECT 1 FROM sheet WHERE lower(trim("{EMAIL}")) = ?', (cells[EMAIL],)).fetchone()
     conn.execute(
         f'INSERT INTO sheet ({names}) VALUES ({marks}) ON CONFLICT (lower(trim("{EMAIL}"))) DO UPDATE SET {updates}',
         tuple(cells[h] for h in HEADERS),

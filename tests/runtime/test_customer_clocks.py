@@ -46,16 +46,6 @@ def test_dynamodb_clocks_live_under_their_own_key_prefix(aws):  # noqa: F811 - t
     assert "expiration" not in item  # a customer's order of facts never expires
 
 
-def test_the_embedded_sheet_changes_an_email_in_place(tmp_path):
-    sheet = SqliteSheet(Database(tmp_path / "hub.sqlite3"))
-    sheet.save(Customer("bob@example.com"))
-    sheet.save(Customer("ann@example.com", name="Ann", stripe_customer="cus_ann", ends_on="2025-07-01"))
-    assert sheet.change_email("ann@example.com", "ann.new@example.com") is True
-    assert [c.email for c in sheet.all()] == ["bob@example.com", "ann.new@example.com"]
-    assert sheet.get("ann.new@example.com").ends_on == "2025-07-01"
-    assert sheet.change_email("nobody@example.com", "x@example.com") is False
-
-
 def test_an_older_embedded_sheet_gains_the_new_columns(tmp_path):
     path = tmp_path / "hub.sqlite3"
     with sqlite3.connect(path) as conn:

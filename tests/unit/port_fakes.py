@@ -20,6 +20,7 @@ from typing import Any
 
 from chalicelib import flows
 from chalicelib.adapters.locks_local import LocalLocks
+from chalicelib.adapters.sheet_layout import EMAIL, HEADERS, from_cells, to_cells
 from chalicelib.dead_letters import letter_id
 from chalicelib.domain import events as ev
 from chalicelib.domain.catalog import Catalog
@@ -67,32 +68,53 @@ class Faulty:
                 raise fault
 
 
+_HUB_HEADERS = {h.lower() for h in HEADERS}
+
+
 class FakeSheet(Faulty):
-    """`CustomerSheet`: one row per normalised email, in insertion (sheet) order."""
+    """`CustomerSheet`: one row per normalised email, in insertion (sheet) order.
+
+    As the real sheets, it reads emails back trimmed and lower-cased, skips rows without
+    an email, and keeps each row's cells as the sheet shows them (`cells`): a row typed by
+    hand as typed, staff columns never written by the hub.
+    """
 
     def __init__(self, rows: list[Customer] | None = None) -> None:
         super().__init__()
         self._rows: dict[str, Customer] = {}
+        self._cells: dict[str, dict[str, str]] = {}  # normalised email -> the row's cells by header
         for row in rows or []:
             self.type_row(row)
 
     def type_row(self, customer: Customer) -> None:
-        """A row typed into the sheet by hand: stored as given, bypassing the hub."""
-        self._rows[normalise_email(customer.email)] = customer
+        """A row typed into the sheet by hand, bypassing the hub."""
+        self.type_cells(to_cells(customer))
+
+    def type_cells(self, cells: dict[str, str]) -> None:
+        """A row typed by hand, as cells by header (hub headers matched case-insensitively)."""
+        customer = from_cells(cells)
+        self._rows[customer.email] = customer
+        self._cells[customer.email] = dict(cells)
 
     def get(self, email: str) -> Customer | None:
         self._enter("get")
-        return self._rows.get(normalise_email(email))
+        return self._rows.get(normalise_email(email)) if normalise_email(email) else None
 
     def find_by_stripe_customer(self, stripe_customer: str) -> Customer | None:
         self._enter("find_by_stripe_customer")
-        return next((c for c in self._rows.values() if stripe_customer and c.stripe_customer == stripe_customer), None)
+        wanted = (stripe_customer or "").strip()
+        return next((c for c in self._rows.values() if wanted and c.stripe_customer == wanted), None)
 
     def save(self, customer: Customer) -> bool:
         self._enter("save")
+        return self._write(customer)
+
+    def _write(self, customer: Customer) -> bool:
         key = normalise_email(customer.email)
         added = key not in self._rows
-        self._rows[key] = customer
+        self._rows[key] = replace(customer, email=key)
+        staff = {h: v for h, v in self._cells.get(key, {}).items() if h.strip().lower() not in _HUB_HEADERS}
+        self._cells[key] = {**staff, **to_cells(self._rows[key])}
         return added
 
     @contextmanager
@@ -101,30 +123,35 @@ class FakeSheet(Faulty):
         counted as a `save` (`commit` can be told to fail: nothing is written then)."""
         self._enter("edit")
         wanted = {normalise_email(e) for e in emails}
-        ids = set(stripe_customers)
+        ids = {i.strip() for i in stripe_customers}
         rows = CustomerRows(
-            c for key, c in self._rows.items() if key in wanted or (c.stripe_customer and c.stripe_customer in ids)
+            c
+            for key, c in self._rows.items()
+            if key and (key in wanted or (c.stripe_customer and c.stripe_customer in ids))
         )
         yield rows
         self._enter("commit")
         for customer in rows.changed():
             self.calls.append("save")
-            self._rows[normalise_email(customer.email)] = customer
+            self._write(customer)
 
     def change_email(self, old_email: str, new_email: str) -> bool:
         self._enter("change_email")
         old, new = normalise_email(old_email), normalise_email(new_email)
-        if old not in self._rows:
+        if not old or old not in self._rows:
             return False
-        # the row keeps its place in the sheet
+        # the row keeps its place in the sheet, and its staff cells
         self._rows = {
             (new if k == old else k): (replace(v, email=new) if k == old else v) for k, v in self._rows.items()
         }
+        self._cells = {(new if k == old else k): v for k, v in self._cells.items()}
+        self._cells[new] = {h: v for h, v in self._cells[new].items() if h.strip().lower() != EMAIL.lower()}
+        self._cells[new][EMAIL] = new
         return True
 
     def all(self) -> list[Customer]:
         self._enter("all")
-        return list(self._rows.values())
+        return [c for key, c in self._rows.items() if key]
 
     def ping(self) -> str:
         self._enter("ping")
@@ -135,6 +162,10 @@ class FakeSheet(Faulty):
     @property
     def rows(self) -> list[Customer]:
         return list(self._rows.values())
+
+    def cells(self) -> list[dict[str, str]]:
+        """Every row as the sheet shows it: the hub's cells and the staff's, by header."""
+        return [dict(self._cells[key]) for key in self._rows]
 
     def row(self, email: str) -> Customer:
         """The row of `email`; a KeyError says the test expected a row that is not there."""
