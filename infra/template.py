@@ -385,11 +385,13 @@ class StageTemplate:
 
     def _api_policy(self) -> list[dict[str, Any]]:
         # /health asks SES whether the sender is verified; /chocobox retry and the admin
-        # API replay dead letters.
+        # API replay dead letters; the dashboard reads each queue's oldest-message age from
+        # CloudWatch (GetMetricData has no resource-level permission: its resource is "*").
         return [
             *self._common(),
             self._dead_letter_ops(),
             _statement(["ses:GetEmailIdentity"], [_arn("ses", "identity/*")]),
+            _statement(["cloudwatch:GetMetricData"], ["*"]),
         ]
 
     def _scheduled_policy(self) -> list[dict[str, Any]]:

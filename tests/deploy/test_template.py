@@ -139,6 +139,15 @@ def test_iam_is_least_privilege(sam, stage):
         if "ses:SendRawEmail" in as_list(s["Action"])
     ]
     assert senders == ["OnMailRole"]
+    # Only the API (the dashboard's queue ages) reads CloudWatch metrics.
+    readers = [
+        k
+        for k, role in resources(template, "AWS::IAM::Role").items()
+        for p in role["Properties"].get("Policies", [])
+        for s in p["PolicyDocument"]["Statement"]
+        if "cloudwatch:GetMetricData" in as_list(s["Action"])
+    ]
+    assert readers == ["APIHandlerRole"]
     ssm = [s for s in statements(template) if any(a.startswith("ssm:") for a in as_list(s["Action"]))]
     assert ssm and all(f"parameter/chocohub/{stage}" in r["Fn::Sub"] for s in ssm for r in s["Resource"])
 
