@@ -1,51 +1,40 @@
-"""The real mailers against their protocols: `smtplib` against an aiosmtpd server (STARTTLS,
-implicit TLS, AUTH, injected faults), boto3 SES v2 against moto and against a local HTTP
-endpoint that throttles."""
+"""The real mailers' wire details: `smtplib` against an aiosmtpd server (STARTTLS, implicit
+TLS, AUTH, certificates, slow answers), boto3 SES v2 against moto (identities) and against
+a local HTTP endpoint that throttles. What every mailer promises (delivery as built, the
+handover, refusals, deferrals, a service down) is the contract in tests/contracts."""
 
 from __future__ import annotations
 
 import dataclasses
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 
 from chalicelib.adapters.mail_ses import SesMailer
 from chalicelib.adapters.mail_smtp import SmtpMailer
-from chalicelib.errors import ConfigurationError, PermanentError, TransientError
+from chalicelib.errors import ConfigurationError, TransientError
 from chalicelib.ports import Email
 from chalicelib.settings import Settings
 from tests.fakes.http import HttpFake
 from tests.fakes.smtp import SmtpFake, smtp_fake  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
-# Longer than 78 characters: the stdlib's SMTP policy would RFC 2047-encode it.
-UNSUBSCRIBE = "https://hub.chocohub.example/unsubscribe/" + "eyJlbWFpbCI6ImFubkBleGFtcGxlLmNvbSJ9." + "x" * 60
-ONE_CLICK = "List-Unsubscribe=One-Click"
 
 
 def make_email(to: str = "ann@example.com") -> Email:
+    """An email to carry: what arrives, and how, is the Mailer contract's (tests/contracts)."""
     return Email(
         to=to,
-        subject="Your Super box awaits — 10% off",
-        text=f"Hello Ann,\nUpgrade to the Super box.\nUnsubscribe: {UNSUBSCRIBE}\n",
-        html=f'<p>Hello Ann,</p><p>Upgrade.</p><p><a href="{UNSUBSCRIBE}">Unsubscribe</a></p>',
-        headers={"List-Unsubscribe": f"<{UNSUBSCRIBE}>", "List-Unsubscribe-Post": ONE_CLICK},
+        subject="Your Super box awaits",
+        text="Hello Ann,\nUpgrade to the Super box.\n",
+        html="<p>Hello Ann,</p><p>Upgrade.</p>",
+        headers={"List-Unsubscribe": "<https://hub.chocohub.example/unsubscribe/t>"},
         message_id="<upsell.ann@chocohub.example>",
     )
-
-
-def assert_unsubscribe_headers(raw: bytes) -> None:
-    """Both headers present, each whole on one line, not encoded."""
-    lines = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-    assert f"List-Unsubscribe: <{UNSUBSCRIBE}>".encode() in lines
-    assert f"List-Unsubscribe-Post: {ONE_CLICK}".encode() in lines
-    assert not any(line.startswith(b"List-Unsubscribe") and b"=?" in line for line in lines)
 
 
 @pytest.fixture
@@ -71,20 +60,14 @@ def trusted(smtp_fake, monkeypatch) -> SmtpFake:  # noqa: F811
 
 
 @pytest.mark.timeout(20)
-def test_smtp_starttls_and_auth_deliver_one_message_with_both_parts_and_raw_headers(trusted, sleeps):
+def test_smtp_starttls_and_auth_log_in_once_and_send_from_the_mail_from_address(trusted, sleeps):
+    # What arrives is the Mailer contract's (tests/contracts); here, the SMTP session.
     SmtpMailer(smtp_settings(trusted.url), sleep=sleeps.append).send(make_email())
 
     assert trusted.logins == [trusted.user]
     assert trusted.envelopes == [("hello@chocohub.example", ["ann@example.com"])]
     [msg] = trusted.messages
-    assert msg["To"] == "ann@example.com"
-    assert msg["From"] == "chocohub <hello@chocohub.example>"
-    assert msg["Subject"] == "Your Super box awaits — 10% off"
-    assert msg["Message-ID"] == "<upsell.ann@chocohub.example>"
     assert msg.get_content_type() == "multipart/alternative"
-    assert "Upgrade to the Super box." in msg.get_body(("plain",)).get_content()
-    assert f'href="{UNSUBSCRIBE}"' in msg.get_body(("html",)).get_content()
-    assert_unsubscribe_headers(trusted.raw_messages[0])
     assert sleeps == []
 
 
@@ -100,7 +83,6 @@ def test_smtps_implicit_tls_delivers(monkeypatch, sleeps):
         mailer.send(make_email())
         assert len(fake.messages) == 1
         assert fake.logins == [fake.user]
-        assert_unsubscribe_headers(fake.raw_messages[0])
         assert mailer.ping() == f"SMTP 127.0.0.1:{fake.port} (implicit TLS, user {fake.user})"
     finally:
         fake.stop()
@@ -122,7 +104,7 @@ def test_smtp_wrong_password_is_a_configuration_error_at_once(trusted, sleeps):
 
 
 @pytest.mark.timeout(20)
-@pytest.mark.parametrize("fault", ["503", "429", "reset"])
+@pytest.mark.parametrize("fault", ["503", "reset"])  # the fake answers a "429" as a 503: 451
 def test_smtp_transient_failure_then_success_sends_exactly_one(trusted, sleeps, fault):
     trusted.faults.script(fault)
     SmtpMailer(smtp_settings(trusted.url), sleep=sleeps.append).send(make_email())
@@ -143,13 +125,13 @@ def test_smtp_server_holding_the_message_past_the_timeout_is_retried(trusted, sl
 
 
 @pytest.mark.timeout(20)
-@pytest.mark.parametrize("fault", ["503", "timeout"])
-def test_smtp_hands_over_only_the_terminator_and_a_quick_answer(trusted, sleeps, fault):
+def test_smtp_takes_the_handover_back_when_the_server_is_slow_to_answer_the_terminator(trusted, sleeps):
     # Inside the handover the server has the whole body but has taken nothing yet; a
-    # refusal (451), or a server silent for longer than a quick answer takes, leaves it
-    # with an error; the retry's acceptance leaves it without one.
+    # server silent for longer than a quick answer takes leaves it with an error (the
+    # handover taken back); the retry's acceptance leaves it without one. (A refusal
+    # inside it is the Mailer contract's, in tests/contracts.)
     trusted.faults.timeout_delay = 1.0
-    trusted.faults.script(fault)
+    trusted.faults.script("timeout")
     seen: list[tuple[int, str]] = []
 
     @contextmanager
@@ -164,24 +146,6 @@ def test_smtp_hands_over_only_the_terminator_and_a_quick_answer(trusted, sleeps,
 
     SmtpMailer(smtp_settings(trusted.url, timeout=0.5), sleep=sleeps.append).send(make_email(), handover)
     assert seen == [(0, "refused"), (0, "taken: 1")]
-
-
-@pytest.mark.timeout(20)
-def test_smtp_451_every_time_ends_as_transient_after_bounded_attempts(trusted, sleeps):
-    trusted.faults.script("503", "503", "503", "503")
-    with pytest.raises(TransientError, match="451"):
-        SmtpMailer(smtp_settings(trusted.url), sleep=sleeps.append).send(make_email())
-    assert len(sleeps) == 3  # four attempts, then the queue's own backoff takes over
-    assert trusted.messages == []
-
-
-@pytest.mark.timeout(10)
-def test_smtp_refused_recipient_is_permanent(trusted, sleeps):
-    trusted.refused.add("gone@example.com")
-    with pytest.raises(PermanentError, match="550") as caught:
-        SmtpMailer(smtp_settings(trusted.url), sleep=sleeps.append).send(make_email(to="gone@example.com"))
-    assert not isinstance(caught.value, ConfigurationError)
-    assert sleeps == []
 
 
 @pytest.mark.timeout(10)
@@ -226,16 +190,6 @@ def test_smtp_password_is_never_sent_in_clear_to_a_remote_server(sleeps):
         assert fake.messages == []
     finally:
         fake.stop()
-
-
-@pytest.mark.timeout(20)
-def test_smtp_connection_refused_is_transient(sleeps):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed when the block ends: nobody listens there
-    with pytest.raises(TransientError, match="unreachable"):
-        SmtpMailer(smtp_settings(f"smtp://127.0.0.1:{port}"), sleep=sleeps.append).send(make_email())
-    assert len(sleeps) == 3
 
 
 @pytest.mark.timeout(10)
@@ -306,37 +260,12 @@ def test_importing_the_mailers_loads_no_sdk():
     assert out.stdout.strip() == "[]"
 
 
-def test_ses_sends_raw_mime_with_both_unsubscribe_headers(ses, sleeps):
-    verify_sender()
-    SesMailer(ses_settings(), sleep=sleeps.append).send(make_email())
-
-    [sent] = ses.sent_messages
-    assert sent.source == SES_SENDER
-    assert "ann@example.com" in sent.destinations
-    raw = sent.raw_data.encode()
-    assert_unsubscribe_headers(raw)
-    msg = message_from_bytes(raw, policy=policy.default)
-    assert msg["Subject"] == "Your Super box awaits — 10% off"
-    assert "Upgrade to the Super box." in msg.get_body(("plain",)).get_content()
-    assert f'href="{UNSUBSCRIBE}"' in msg.get_body(("html",)).get_content()
-    assert sleeps == []
-
-
 def test_ses_sender_verified_by_its_domain_is_enough(ses):
     verify_sender("chocohub.example")
     mailer = SesMailer(ses_settings())
     mailer.send(make_email())
     assert len(ses.sent_messages) == 1
     assert mailer.ping() == f"SES eu-west-1, sender {SES_SENDER} verified as chocohub.example"
-
-
-def test_ses_unverified_sender_is_rejected_permanently(ses, sleeps):
-    # moto answers MessageRejected for an unverified identity, as SES's sandbox does.
-    with pytest.raises(PermanentError, match="MessageRejected") as caught:
-        SesMailer(ses_settings(), sleep=sleeps.append).send(make_email())
-    assert not isinstance(caught.value, TransientError)
-    assert sleeps == []
-    assert ses.sent_messages == []
 
 
 def test_ses_ping_reports_the_verified_sender(ses):
@@ -403,17 +332,6 @@ def test_ses_persistent_throttling_ends_as_transient(ses_endpoint, sleeps):
     assert caught.value.retry_after == 1.0
     assert len(sleeps) == 3
     assert ses_endpoint.sent == []
-
-
-@pytest.mark.timeout(20)
-def test_ses_unreachable_endpoint_is_transient(aws_env, monkeypatch, sleeps):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
-    with pytest.raises(TransientError, match="unreachable"):
-        SesMailer(ses_settings(), sleep=sleeps.append).send(make_email())
-    assert len(sleeps) == 3
 
 
 def test_ses_settings_are_plain_dataclass_copies():

@@ -227,6 +227,17 @@ class SmtpFake:
         creds = f"{quote(self.user, safe='')}:{quote(self.password, safe='')}@" if self.auth else ""
         return f"{scheme}://{creds}{self.host}:{self.port}"
 
+    def reset(self) -> None:
+        """Forget what it received, its faults, refusals and logins: one fake serves a
+        whole test module, each test starting from a quiet server."""
+        self.faults = Faults()
+        self.latency = 0.0
+        self.refused.clear()
+        with self._lock:
+            self._received.clear()
+            self.logins.clear()
+            self.failed_logins.clear()
+
     def stop(self) -> None:
         if self._controller is not None:
             self._controller.stop()
