@@ -1,4 +1,6 @@
-"""`SlackWeb` with the real `slack_sdk` clients against the Slack Web API fake."""
+"""`SlackWeb`'s wire details with the real `slack_sdk` clients against the Slack Web API
+fake (retries, timeouts, the token, response_url's hosts, the ephemeral answer). What
+every notifier promises is the contract in tests/contracts."""
 
 from __future__ import annotations
 
@@ -42,18 +44,6 @@ def sdk_sleeps(monkeypatch) -> list[float]:
     return recorded
 
 
-def test_post_reaches_the_channel_and_thread(slack_fake, sleeps):  # noqa: F811
-    slack = SlackWeb(settings_for(slack_fake), sleep=sleeps.append)
-    slack.post("#orders", "Box paid: ann@example.com, Super box")
-    slack.post("C0OPS", "on it", thread_ts="1700000001.000100")
-
-    assert [(m["channel"], m["text"], m["thread_ts"]) for m in slack_fake.messages] == [
-        ("#orders", "Box paid: ann@example.com, Super box", ""),
-        ("C0OPS", "on it", "1700000001.000100"),
-    ]
-    assert sleeps == []
-
-
 def test_api_url_without_trailing_slash_still_reaches_the_api(slack_fake):  # noqa: F811
     settings = Settings(slack_bot_token=slack_fake.token, slack_api_url=f"{slack_fake.url}/api", http_timeout=5)
     SlackWeb(settings).post("#orders", "hello")
@@ -71,13 +61,12 @@ def test_rate_limited_then_success_posts_exactly_once(slack_fake, sleeps, sdk_sl
 
 
 def test_rate_limited_beyond_the_sdk_retry_goes_to_our_bounded_retry(slack_fake, sleeps, sdk_sleeps):  # noqa: F811
+    # The Notifier contract (tests/contracts) holds the outcome; here, who waits: slack_sdk
+    # once per attempt, then our own retries.
     slack_fake.faults.script(*["429"] * 8)
-    with pytest.raises(TransientError) as caught:
+    with pytest.raises(TransientError):
         SlackWeb(settings_for(slack_fake), sleep=sleeps.append).post("#orders", "hello")
-    assert caught.value.retry_after == 1.0
-    assert sleeps == [1.0, 1.0, 1.0]  # our retries wait what Retry-After says
-    assert len(sdk_sleeps) == 4  # one SDK retry per attempt
-    assert slack_fake.messages == []
+    assert len(sdk_sleeps) == 4 and len(sleeps) == 3
 
 
 @pytest.mark.parametrize("fault", ["500", "503", "reset"])
@@ -133,13 +122,6 @@ def test_respond_retries_a_server_error(slack_fake, sleeps):  # noqa: F811
     SlackWeb(settings_for(slack_fake), sleep=sleeps.append).respond(slack_fake.response_url("7"), "done")
     assert [r["text"] for r in slack_fake.responses] == ["done"]
     assert len(sleeps) == 1
-
-
-def test_respond_to_an_expired_url_is_permanent(slack_fake, sleeps):  # noqa: F811
-    slack_fake.expired.add("old")
-    with pytest.raises(PermanentError, match="expired_url"):
-        SlackWeb(settings_for(slack_fake), sleep=sleeps.append).respond(slack_fake.response_url("old"), "late")
-    assert sleeps == []
 
 
 @pytest.mark.parametrize(
@@ -225,16 +207,6 @@ def test_ping_names_the_team_and_bot(slack_fake):  # noqa: F811
 def test_ping_with_a_wrong_token_is_a_configuration_error(slack_fake):  # noqa: F811
     with pytest.raises(ConfigurationError, match="invalid_auth"):
         SlackWeb(settings_for(slack_fake, token="xoxb-revoked")).ping()
-
-
-def test_unreachable_api_is_transient(sleeps):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    settings = Settings(slack_bot_token="xoxb-x", slack_api_url=f"http://127.0.0.1:{port}/api/", http_timeout=2)
-    with pytest.raises(TransientError, match="unreachable"):
-        SlackWeb(settings, sleep=sleeps.append).post("#orders", "hello")
-    assert len(sleeps) == 3
 
 
 def test_no_client_and_no_sdk_before_first_use():

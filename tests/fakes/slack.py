@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from tests.fakes.faults import Faults
 from tests.fakes.http import HttpFake
 
 
@@ -45,6 +46,18 @@ class SlackFake(HttpFake):
     def response_url(self, response_id: str = "1") -> str:
         """A `response_url` as a slash command would carry it."""
         return f"{self.url}/response/{response_id}"
+
+    def reset(self) -> None:
+        """Forget what it received, its faults, channels and expired URLs: one fake serves
+        a whole test module, each test starting from a quiet Slack."""
+        self.faults = Faults()
+        self.channels = None
+        self.expired.clear()
+        with self._lock:
+            self._messages.clear()
+            self._responses.clear()
+            self._calls.clear()
+            self.requests.clear()
 
     # --- inspection --------------------------------------------------------------------
 
