@@ -128,7 +128,7 @@ class OrderSummary:
 
     ref: str  # client_order_ref: the Stripe invoice id
     customer: str  # the partner's name or email
-    product: str
+    product: str  # as the stock system names it, its sku in it (Odoo: "[BOX-SUPER] Super box")
     state: str  # Odoo's: draft, sale, done, cancel
     created: str  # UTC, as the stock system gives it
 
@@ -137,19 +137,24 @@ class StockSystem(Protocol):
     """Odoo (or the embedded stock ledger): partners and confirmed sale orders."""
 
     def find_order(self, ref: str) -> StockOrder | None:
-        """The sale order whose `client_order_ref` is `ref` (the Stripe invoice id)."""
+        """The sale order whose `client_order_ref` is `ref` (the Stripe invoice id): a
+        confirmed one if any, else the oldest; None when `ref` has none."""
 
     def ensure_partner(self, customer: Customer) -> int:
-        """The partner id of the customer, found by email or created (name, email, address)."""
+        """The partner id of the customer, found by email (trimmed, case-insensitively) or
+        created (name, or the email when it has none; email; address)."""
 
     def create_order(self, partner_id: int, sku: str, ref: str) -> StockOrder:
         """A draft sale order of one `sku` for the partner, with `client_order_ref` = `ref`.
 
-        Raises `PermanentError` when no product has `default_code == sku`.
+        When `ref` has an order already (a concurrent delivery created it after this one
+        searched), that order is returned and no second one is left. Raises
+        `PermanentError` when no product has `default_code == sku`.
         """
 
     def confirm_order(self, order_id: int) -> None:
-        """Confirm the order so stock gets its delivery."""
+        """Confirm the order so stock gets its delivery. Harmless when it is confirmed
+        already; `PermanentError` when the order does not exist or cannot be confirmed."""
 
     def recent_orders(self, limit: int) -> list[OrderSummary]:
         """The newest sale orders that carry a `client_order_ref` (the hub's), newest first."""

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from chalicelib.domain.catalog import Catalog
-from chalicelib.domain.customer import Customer
+from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.domain.words import plural
 from chalicelib.errors import PermanentError
 from chalicelib.plumbing.sqlite import Database
@@ -50,28 +50,35 @@ class StockLedger:
                 )
 
     def find_order(self, ref: str) -> StockOrder | None:
-        rows = self.db.query("SELECT id, state FROM stock_orders WHERE client_order_ref = ? ORDER BY id", (ref,))
-        return StockOrder(rows[0]["id"], rows[0]["state"] == "sale") if rows else None
+        """A confirmed order of `ref` if any, else the oldest (as Odoo's adapter chooses)."""
+        return _pick(self.db.query(_BY_REF, (ref,)))
 
     def ensure_partner(self, customer: Customer) -> int:
+        """The oldest partner with the customer's email (trimmed, any case), else a new one."""
+        email = normalise_email(customer.email)
         with self.db.transaction() as conn:
             row = conn.execute(
-                "SELECT id FROM stock_partners WHERE lower(email) = ? ORDER BY id", (customer.email,)
+                "SELECT id FROM stock_partners WHERE lower(trim(email)) = ? ORDER BY id", (email,)
             ).fetchone()
             if row:
                 return int(row["id"])
             return _inserted(
                 conn.execute(
                     "INSERT INTO stock_partners (email, name, address) VALUES (?, ?, ?)",
-                    (customer.email, customer.name or customer.email, customer.address),
+                    (email, customer.name or email, customer.address),
                 )
             )
 
     def create_order(self, partner_id: int, sku: str, ref: str) -> StockOrder:
+        """As Odoo's adapter: when `ref` has an order already (a concurrent delivery made it
+        between the flow's search and this create), that one is returned, not a second."""
         with self.db.transaction() as conn:
             product = conn.execute("SELECT id FROM stock_products WHERE default_code = ?", (sku,)).fetchone()
             if product is None:
                 raise PermanentError(f"no product with internal reference {sku!r} in stock")
+            existing = _pick(conn.execute(_BY_REF, (ref,)).fetchall())
+            if existing is not None:
+                return existing
             order_id = _inserted(
                 conn.execute(
                     "INSERT INTO stock_orders (partner_id, product_id, product_uom_qty, client_order_ref, created_at)"
@@ -82,8 +89,11 @@ class StockLedger:
         return StockOrder(order_id, confirmed=False)
 
     def confirm_order(self, order_id: int) -> None:
+        """Harmless on a confirmed order; a `PermanentError` for one that does not exist."""
         with self.db.transaction() as conn:
-            conn.execute("UPDATE stock_orders SET state = 'sale' WHERE id = ?", (order_id,))
+            done = conn.execute("UPDATE stock_orders SET state = 'sale' WHERE id = ?", (order_id,))
+        if done.rowcount == 0:
+            raise PermanentError(f"no sale order {order_id} in stock to confirm")
 
     def orders(self) -> list[dict[str, Any]]:
         """Every order with its partner's email and product: for the demo and the tests."""
@@ -114,6 +124,13 @@ class StockLedger:
 
     def ping(self) -> str:
         return f"embedded stock ledger, {plural(len(self.orders()), 'order')}"
+
+
+_BY_REF = "SELECT id, state FROM stock_orders WHERE client_order_ref = ? ORDER BY state = 'sale' DESC, id"
+
+
+def _pick(rows: list[sqlite3.Row]) -> StockOrder | None:
+    return StockOrder(int(rows[0]["id"]), rows[0]["state"] == "sale") if rows else None
 
 
 def _inserted(cursor: sqlite3.Cursor) -> int:

@@ -70,15 +70,12 @@ def place(stock: OdooStock, ref: str, sku: str = "BOX-SUPER", customer: Customer
 # --- partners ----------------------------------------------------------------------
 
 
-def test_partner_is_created_once_per_email_case_insensitively(stock: OdooStock, fake: OdooFake) -> None:
-    first = stock.ensure_partner(ANN)
-    again = stock.ensure_partner(Customer(email="ANN@Example.com "))
+def test_a_new_partner_is_written_with_name_email_and_street(stock: OdooStock, fake: OdooFake) -> None:
+    first = stock.ensure_partner(Customer(email=" Ann@Example.com ", name=ANN.name, address=ANN.address))
 
-    assert again == first
     assert fake.partners() == [
         {"id": first, "name": "Ann Lee", "email": "ann@example.com", "street": "1 Rue X, 69001 Lyon", "active": True}
     ]
-    assert fake.count("create", "res.partner") == 1
 
 
 def test_existing_partner_is_found_whatever_the_case_of_its_email(stock: OdooStock, fake: OdooFake) -> None:
@@ -103,37 +100,25 @@ def test_like_wildcards_in_an_email_are_literal(stock: OdooStock, fake: OdooFake
 # --- orders ------------------------------------------------------------------------
 
 
-def test_order_is_created_found_and_confirmed(stock: OdooStock, fake: OdooFake) -> None:
+def test_an_order_is_a_sale_order_of_one_product_line(stock: OdooStock, fake: OdooFake) -> None:
     partner = stock.ensure_partner(ANN)
 
     order = stock.create_order(partner, "BOX-SUPER", "in_1")
-
-    assert order == StockOrder(order.id, confirmed=False)
-    assert stock.find_order("in_1") == order
-    [row] = fake.orders()
-    assert row["id"] == order.id and row["state"] == "draft" and row["client_order_ref"] == "in_1"
-    assert row["partner_id"] == partner
-    assert row["lines"] == [{"product": "BOX-SUPER", "product_uom_qty": 1.0}]
-
     stock.confirm_order(order.id)
 
-    assert stock.find_order("in_1") == StockOrder(order.id, confirmed=True)
-    assert fake.orders()[0]["state"] == "sale"
-    assert stock.find_order("in_other") is None
+    [row] = fake.orders()
+    assert (row["id"], row["client_order_ref"], row["partner_id"]) == (order.id, "in_1", partner)
+    assert row["lines"] == [{"product": "BOX-SUPER", "product_uom_qty": 1.0}]
+    assert row["state"] == "sale"
 
 
-def test_recent_orders_are_the_hubs_newest_first_with_customer_and_product(stock: OdooStock, fake: OdooFake) -> None:
+def test_recent_orders_are_the_hubs_only(stock: OdooStock, fake: OdooFake) -> None:
     partner = stock.ensure_partner(ANN)
-    first = stock.create_order(partner, "BOX-CLASSIC", "in_1")
-    stock.confirm_order(first.id)
     stock.create_order(partner, "BOX-SUPER", "in_2")
-    fake.add_order(partner, "BOX-SUPER", "")  # typed in Odoo by hand: not the hub's
+    fake.add_order(partner, "BOX-CLASSIC", "")  # typed in Odoo by hand: not the hub's
 
-    newest, older = stock.recent_orders(10)
-    assert (newest.ref, newest.product, newest.state) == ("in_2", "Super box", "draft")
-    assert (older.ref, older.product, older.state) == ("in_1", "Classic box", "sale")
-    assert newest.customer == ANN.name and newest.created.startswith(time.strftime("%Y-%m-%d", time.gmtime()))
-    assert [o.ref for o in stock.recent_orders(1)] == ["in_2"]
+    [order] = stock.recent_orders(10)
+    assert (order.ref, order.product) == ("in_2", "[BOX-SUPER] Super box")  # Odoo's name of a product
 
 
 def test_find_order_prefers_a_confirmed_order_then_the_oldest(stock: OdooStock, fake: OdooFake) -> None:
@@ -146,30 +131,13 @@ def test_find_order_prefers_a_confirmed_order_then_the_oldest(stock: OdooStock, 
     assert stock.find_order("in_dup") == StockOrder(confirmed, confirmed=True)
 
 
-def test_two_creates_for_one_ref_leave_one_order(stock: OdooStock, fake: OdooFake) -> None:
-    """Two deliveries of one event racing past the search: the later create yields."""
-    partner = stock.ensure_partner(ANN)
-    first = stock.create_order(partner, "BOX-SUPER", "in_race")
-
-    second = stock.create_order(partner, "BOX-SUPER", "in_race")
-
-    assert second == first
-    assert [o["id"] for o in fake.orders()] == [first.id]
-
-    stock.confirm_order(first.id)
-    third = stock.create_order(partner, "BOX-SUPER", "in_race")
-    assert third == StockOrder(first.id, confirmed=True)
-    assert len(fake.orders()) == 1
-
-
-def test_unknown_product_is_a_permanent_error_with_a_clear_message(stock: OdooStock, fake: OdooFake) -> None:
+def test_an_unknown_product_says_what_to_fix_and_is_not_cached(stock: OdooStock, fake: OdooFake) -> None:
     partner = stock.ensure_partner(ANN)
 
     with pytest.raises(PermanentError, match="no product with internal reference 'BOX-NOPE' in Odoo") as caught:
         stock.create_order(partner, "BOX-NOPE", "in_2")
 
     assert not isinstance(caught.value, ConfigurationError)
-    assert fake.orders() == []
     # Not cached: once the product exists in Odoo, a replay succeeds.
     fake.add_product("BOX-NOPE", "New box")
     assert stock.create_order(partner, "BOX-NOPE", "in_2").confirmed is False
@@ -202,16 +170,6 @@ def test_a_returning_customers_order_costs_four_calls(stock: OdooStock, fake: Od
     # find the order, create it, read it again (a concurrent twin?), confirm it
     assert [meth for _, _, meth in fake.calls[before:]] == ["search_read", "create", "search_read", "action_confirm"]
     assert {o["client_order_ref"]: o["state"] for o in fake.orders()} == {"in_may": "sale", "in_june": "sale"}
-
-
-def test_place_order_twice_makes_one_confirmed_order(stock: OdooStock, fake: OdooFake) -> None:
-    place(stock, "in_10")
-    place(stock, "in_10")
-
-    [order] = fake.orders()
-    assert (order["state"], order["email"], order["client_order_ref"]) == ("sale", "ann@example.com", "in_10")
-    assert fake.count("create", "sale.order") == 1
-    assert fake.count("action_confirm") == 1
 
 
 # --- failures and retries ----------------------------------------------------------

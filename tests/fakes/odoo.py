@@ -578,12 +578,20 @@ class OdooFake(HttpFake):
         value = self._tables[model][rec_id].get(field)
         if isinstance(kind, tuple) and kind[0] == "m2o":
             target = self._tables[kind[1]].get(value) if value else None
-            return [value, target.get("name") or ""] if target else False
+            return [value, self._display_name(kind[1], target)] if target else False
         if kind == "float" and value is not None:
             return float(value)
         if kind == "bool":
             return bool(value)
         return value if value not in (None, "") else False
+
+    @staticmethod
+    def _display_name(model: str, record: dict[str, Any]) -> str:
+        """A many2one's name, as Odoo shows it: a product's has its internal reference in
+        brackets first (`[BOX-SUPER] Super box`)."""
+        name = str(record.get("name") or "")
+        code = record.get("default_code") if model == "product.product" else None
+        return f"[{code}] {name}" if code else name
 
     def _match(self, model: str, rec_id: int, rec: dict[str, Any], domain: list) -> bool:
         stack: list[bool] = []

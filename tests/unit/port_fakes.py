@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections import defaultdict
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager, nullcontext
@@ -183,10 +184,12 @@ class FakeOrder:
     sku: str
     ref: str
     state: str = "draft"
+    created: str = ""
 
 
 class FakeStock(Faulty):
-    """`StockSystem` with Odoo's shape: partners by email, orders with a non-unique ref."""
+    """`StockSystem` with Odoo's shape: partners by email, orders with a non-unique ref
+    (`create_order` returns the order a ref has already, as the real adapters do)."""
 
     def __init__(self, skus: list[str] | None = None) -> None:
         super().__init__()
@@ -201,8 +204,12 @@ class FakeStock(Faulty):
 
     def find_order(self, ref: str) -> StockOrder | None:
         self._enter("find_order")
-        found = next((o for o in self.orders if o.ref == ref), None)
-        return StockOrder(found.id, found.state == "sale") if found else None
+        return self._by_ref(ref)
+
+    def _by_ref(self, ref: str) -> StockOrder | None:
+        """A confirmed order of `ref` if any, else the oldest."""
+        found = sorted(self.orders_for(ref), key=lambda o: (o.state != "sale", o.id))
+        return StockOrder(found[0].id, found[0].state == "sale") if found else None
 
     def ensure_partner(self, customer: Customer) -> int:
         self._enter("ensure_partner")
@@ -212,7 +219,7 @@ class FakeStock(Faulty):
         partner = {
             "id": len(self.partners) + 1,
             "email": normalise_email(customer.email),
-            "name": customer.name or customer.email,
+            "name": customer.name or normalise_email(customer.email),
             "address": customer.address,
         }
         self.partners.append(partner)
@@ -222,7 +229,11 @@ class FakeStock(Faulty):
         self._enter("create_order")
         if sku not in self.skus:
             raise PermanentError(f"no product with internal reference {sku!r} in stock")
-        order = FakeOrder(id=len(self.orders) + 1, partner_id=partner_id, sku=sku, ref=ref)
+        existing = self._by_ref(ref)
+        if existing is not None:
+            return existing
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        order = FakeOrder(id=len(self.orders) + 1, partner_id=partner_id, sku=sku, ref=ref, created=created)
         self.orders.append(order)
         if self._lose_create_answers:
             self._lose_create_answers -= 1
@@ -231,13 +242,15 @@ class FakeStock(Faulty):
 
     def confirm_order(self, order_id: int) -> None:
         self._enter("confirm_order")
-        order = next(o for o in self.orders if o.id == order_id)
+        order = next((o for o in self.orders if o.id == order_id), None)
+        if order is None:
+            raise PermanentError(f"no sale order {order_id} in stock to confirm")
         order.state = "sale"
 
     def recent_orders(self, limit: int) -> list[OrderSummary]:
         self._enter("recent_orders")
         return [
-            OrderSummary(o.ref, self.partner(o.partner_id)["name"], o.sku, o.state, "")
+            OrderSummary(o.ref, self.partner(o.partner_id)["name"], o.sku, o.state, o.created)
             for o in reversed(self.orders[-limit:])
         ]
 
