@@ -8,12 +8,13 @@ connection and imports no provider SDK.
 from chalice import Chalice, Rate
 
 from chalicelib import names, web, web_errors
-from chalicelib.admin import web as admin
 from chalicelib.bootstrap import get_hub
 from chalicelib.queues import MAIL, PAYMENTS, SIGNUPS, SLACK
 from chalicelib.runtime.embedded.runner import under_chalice_local
 
-app = Chalice(app_name="chocohub")
+# The `chocohub` logger is Powertools' (`chalicelib.logs`, built by the first line logged):
+# Chalice must not give it a plain-text handler of its own first, or each line is written twice.
+app = Chalice(app_name="chocohub", configure_logs=False)
 
 FORM = "application/x-www-form-urlencoded"
 # Each stage consumes its own queues (`chocohub-<stage>-signups`, …), never another's.
@@ -25,6 +26,14 @@ ADMIN_POST = ["application/json", FORM, "text/plain"]
 SHEET_WRITERS = 2
 # GET routes read no body: whatever Content-Type a client sends with them is fine.
 ANY = ["*/*"]
+
+
+def admin():
+    """The dashboard (`chalicelib.admin.web`), imported by its first request: a webhook's
+    or a consumer's cold start never pays for it."""
+    from chalicelib.admin import web
+
+    return web
 
 
 @app.middleware("http")
@@ -69,47 +78,47 @@ def health():
 
 @app.route("/admin", methods=["GET"])
 def admin_page():
-    return admin.page(app.current_request, get_hub)
+    return admin().page(app.current_request, get_hub)
 
 
 @app.route("/admin", methods=["POST"], content_types=[FORM])
 def admin_login():
-    return admin.login(app.current_request, get_hub)
+    return admin().login(app.current_request, get_hub)
 
 
 @app.route("/admin/api/summary", methods=["GET"])
 def admin_summary():
-    return admin.summary(app.current_request, get_hub)
+    return admin().summary(app.current_request, get_hub)
 
 
 @app.route("/admin/api/events", methods=["GET"])
 def admin_events():
-    return admin.events(app.current_request, get_hub)
+    return admin().events(app.current_request, get_hub)
 
 
 @app.route("/admin/api/events/{event_id}", methods=["GET"])
 def admin_event(event_id):
-    return admin.event(app.current_request, get_hub, event_id)
+    return admin().event(app.current_request, get_hub, event_id)
 
 
 @app.route("/admin/api/dead-letters", methods=["GET"])
 def admin_dead_letters():
-    return admin.dead_letters(app.current_request, get_hub)
+    return admin().dead_letters(app.current_request, get_hub)
 
 
 @app.route("/admin/api/dead-letters/replay", methods=["POST"], content_types=ADMIN_POST)
 def admin_replay_by_reason():
-    return admin.replay_by_reason(app.current_request, get_hub)
+    return admin().replay_by_reason(app.current_request, get_hub)
 
 
 @app.route("/admin/api/dead-letters/{letter_id}/replay", methods=["POST"], content_types=ADMIN_POST)
 def admin_replay(letter_id):
-    return admin.replay(app.current_request, get_hub, letter_id)
+    return admin().replay(app.current_request, get_hub, letter_id)
 
 
 @app.route("/admin/api/dead-letters/{letter_id}/discard", methods=["POST"], content_types=ADMIN_POST)
 def admin_discard(letter_id):
-    return admin.discard(app.current_request, get_hub, letter_id)
+    return admin().discard(app.current_request, get_hub, letter_id)
 
 
 @app.on_sqs_message(queue=names.queue(STAGE, SIGNUPS), batch_size=10, maximum_concurrency=SHEET_WRITERS)

@@ -14,29 +14,30 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import flows
-from chalicelib.domain.catalog import Catalog
 from chalicelib.errors import ConfigurationError
 from chalicelib.logs import logger
-from chalicelib.ports import (
-    CustomerClocks,
-    CustomerSheet,
-    DeadLetters,
-    EventHistory,
-    Locks,
-    Mailer,
-    MailLog,
-    Notifier,
-    Ports,
-    Queue,
-    StockSystem,
-)
-from chalicelib.settings import Settings
 
+# Only names for the type checker here: `app` imports this module, and the flows, the
+# ports' domain types and the settings' parsing are paid for by the first request or
+# message that needs them, not by every Lambda cold start (see `get_hub`).
 if TYPE_CHECKING:
+    from chalicelib.domain.catalog import Catalog
     from chalicelib.plumbing.aws import AwsClients
     from chalicelib.plumbing.sqlite import Database
     from chalicelib.plumbing.token_bucket import TokenBuckets
+    from chalicelib.ports import (
+        CustomerClocks,
+        CustomerSheet,
+        DeadLetters,
+        EventHistory,
+        Locks,
+        Mailer,
+        MailLog,
+        Notifier,
+        Ports,
+        Queue,
+        StockSystem,
+    )
     from chalicelib.redelivery import RedeliveryPolicy
     from chalicelib.runtime.aws.queue import SqsQueue
     from chalicelib.runtime.door import Door
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from chalicelib.runtime.embedded.runner import EmbeddedRunner
     from chalicelib.runtime.intake import Intake
     from chalicelib.runtime.recording import Recorder
+    from chalicelib.settings import Settings
 
 # The ports whose adapters /health probes (the queue is reported by its depth).
 PROBED = ("sheet", "stock", "mailer", "notifier")
@@ -177,6 +179,8 @@ class Hub:
 
     @cached_property
     def catalog(self) -> Catalog:
+        from chalicelib.domain.catalog import Catalog
+
         return Catalog.load(self.settings.catalog_path)
 
     @cached_property
@@ -279,6 +283,8 @@ class Hub:
 
     @cached_property
     def ports(self) -> Ports:
+        from chalicelib.ports import Ports
+
         s = self.settings
         return Ports(
             sheet=self.sheet,
@@ -325,6 +331,8 @@ class Hub:
         return response
 
     def sync_sheet(self) -> int:
+        from chalicelib import flows
+
         return flows.sync_sheet(self.recorder.for_batch(self.ports))
 
     def health(self) -> Report:
@@ -377,6 +385,7 @@ def get_hub() -> Hub:
     """
     global _hub, _env, _read_at
     from chalicelib import parameters
+    from chalicelib.settings import Settings
 
     with _lock:
         now = time.monotonic()

@@ -6,7 +6,10 @@ the queues without importing the flows.
 
 from __future__ import annotations
 
-from chalicelib.domain import events as ev
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chalicelib.domain import events as ev
 
 SIGNUPS = "signups"
 PAYMENTS = "payments"
@@ -19,6 +22,10 @@ QUEUES: tuple[str, ...] = (SIGNUPS, PAYMENTS, MAIL, SLACK)
 
 def queue_for(event: ev.Event) -> str:
     """The consumer an event from the door goes to."""
+    # Here, not at the top: `app` names its queues through this module on import, and the
+    # events are only needed once one arrives.
+    from chalicelib.domain import events as ev
+
     if isinstance(event, (ev.SignedUp, ev.Unsubscribed)):
         return SIGNUPS
     if isinstance(event, ev.MarketingDue):

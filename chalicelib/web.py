@@ -11,21 +11,26 @@ import hmac
 import html
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Response
 
 from chalicelib import public_url
-from chalicelib.bootstrap import Hub
 from chalicelib.errors import ConfigurationError
 from chalicelib.ingress.common import Rejection, header
+from chalicelib.ingress.one_click import CONTENT_TYPES as UNSUBSCRIBE_TYPES
+from chalicelib.ingress.one_click import ONE_CLICK, NotOneClick
 from chalicelib.logs import logger
 from chalicelib.runtime.door import DoorBusy, DoorClosed
-from chalicelib.runtime.intake import ONE_CLICK, UNSUBSCRIBE_TYPES, Answer, Intake, NotOneClick
+
+# The hub and its intake are built, and their modules imported, by the first request.
+if TYPE_CHECKING:
+    from chalicelib.bootstrap import Hub
+    from chalicelib.runtime.intake import Answer, Intake
 
 __all__ = ["UNSUBSCRIBE_TYPES", "formstack", "health", "slack_commands", "slack_events", "stripe", "unsubscribe"]
 
-HubFactory = Callable[[], Hub]
+HubFactory = Callable[[], "Hub"]
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:

@@ -13,17 +13,19 @@ The same code runs in both runtimes; only the persistence layer differs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from chalicelib.domain import events as ev
-from chalicelib.ports import Queue
 from chalicelib.queues import queue_for
-from chalicelib.runtime.recording import Recorder
 
+# The web layer imports this module for `DoorBusy` and `DoorClosed` when `app` is imported:
+# the events, ports and recorder the door works with are imported once it is built.
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from chalicelib.domain import events as ev
+    from chalicelib.ports import Queue
+    from chalicelib.runtime.recording import Recorder
 
 # Stripe retries for 3 days: a key must outlive that.
 KEY_LIFETIME_SECONDS = 7 * 24 * 3600
@@ -40,11 +42,12 @@ class DoorClosed(Exception):
     retry. Chained to the underlying error, which the caller logs."""
 
 
-@dataclass(frozen=True)
 class _Budget:
-    """Stands in for a Lambda context: Powertools derives the in-progress expiry from it."""
+    """Stands in for a Lambda context: Powertools derives the in-progress expiry from it.
+    (A plain class: `dataclasses` would add to the cold start of `import app`.)"""
 
-    millis: int
+    def __init__(self, millis: int) -> None:
+        self.millis = millis
 
     def get_remaining_time_in_millis(self) -> int:
         return self.millis
@@ -57,6 +60,8 @@ def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
 class Door:
     def __init__(self, queue: Queue, persistence_store: Any, recorder: Recorder | None = None) -> None:
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+
+        from chalicelib.runtime.recording import Recorder
 
         self.queue = queue
         self.recorder = recorder or Recorder(None)
@@ -75,6 +80,8 @@ class Door:
         )
 
     def _enqueue(self, delivery: dict[str, Any]) -> dict[str, Any]:
+        from chalicelib.domain import events as ev
+
         for body in delivery["messages"]:
             # Recorded before it is queued, so the consumer's steps never come first.
             self.recorder.received(ev.from_message(body["message"]))
@@ -89,6 +96,8 @@ class Door:
         retry is welcome).
         """
         from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+        from chalicelib.domain import events as ev
 
         delivery = {
             "key": key,

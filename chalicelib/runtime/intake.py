@@ -14,10 +14,8 @@ import concurrent.futures
 import hashlib
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib import commands, flows
-from chalicelib.domain import events as ev
 from chalicelib.errors import ConfigurationError, PermanentError
 from chalicelib.ingress import formstack as formstack_in
 from chalicelib.ingress import one_click as one_click_in
@@ -25,26 +23,21 @@ from chalicelib.ingress import slack as slack_in
 from chalicelib.ingress import stripe as stripe_in
 from chalicelib.ingress.common import Rejection, check_size, header, media_type
 from chalicelib.logs import logger
-from chalicelib.ports import Ports
-from chalicelib.runtime.door import Door
-from chalicelib.settings import Settings
 from chalicelib.unsubscribe import read_token
+
+if TYPE_CHECKING:
+    from chalicelib.domain import events as ev
+    from chalicelib.ports import Ports
+    from chalicelib.runtime.door import Door
+    from chalicelib.settings import Settings
 
 # Slack gives a slash command 3 s; what is not answered by then goes to response_url.
 COMMAND_DEADLINE = 2.5
 WORKING = "Working on it…"
 FORM = "application/x-www-form-urlencoded"
 UNSUBSCRIBE_TYPES = one_click_in.CONTENT_TYPES
-ONE_CLICK = "List-Unsubscribe=One-Click"
 
 Answer = dict[str, Any]
-
-
-class NotOneClick(Rejection):
-    """An unsubscribe POST without RFC 8058's `List-Unsubscribe=One-Click` body."""
-
-    def __init__(self) -> None:
-        super().__init__(400, f"the request must carry {ONE_CLICK}")
 
 
 def body(raw: bytes | None, headers: dict[str, str], allowed: list[str]) -> bytes:
@@ -126,6 +119,11 @@ class Intake:
     def slack_command(self, raw: bytes | None, headers: dict[str, str]) -> Answer:
         """The slash command's ephemeral answer: in time if it only reads and is quick,
         else "working on it" now and the real answer through the queue to response_url."""
+        # The commands (and the ports behind them) are imported by the first one, not by
+        # every webhook's cold start.
+        from chalicelib import commands
+        from chalicelib.domain import events as ev
+
         raw = self._slack_body(raw, headers, FORM)
         fields = slack_in.parse_command(raw)
         text, user = fields.get("text", ""), fields.get("user_id", "")
@@ -164,8 +162,10 @@ class Intake:
     def unsubscribe(self, token: str, raw: bytes | None, headers: dict[str, str]) -> str:
         """RFC 8058 one-click (mail clients) or the page's button (people): the email
         unsubscribed. Refused (`Rejection`, `NotOneClick`) before anything is recorded."""
+        from chalicelib import flows
+
         email = self.unsubscribe_email(token)
         if not one_click_in.is_one_click(body(raw, headers, UNSUBSCRIBE_TYPES), headers):
-            raise NotOneClick()
+            raise one_click_in.NotOneClick()
         flows.unsubscribe_now(email, self._ports(), created=int(time.time()))
         return email

@@ -22,13 +22,16 @@ import os
 import sys
 import threading
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from chalicelib.logs import logger
-from chalicelib.runtime.embedded.dispatcher import Consumer, Dispatcher, consumers_of
 from chalicelib.runtime.embedded.lockfile import lock_path, try_lock
-from chalicelib.runtime.embedded.queue import SqliteQueue
-from chalicelib.runtime.embedded.scheduler import fire_due, schedules_of
+
+# `app` imports this module for `under_chalice_local`; in Lambda the dispatcher, the
+# scheduler and the SQLite queue are never needed: the runner imports them when built.
+if TYPE_CHECKING:
+    from chalicelib.runtime.embedded.dispatcher import Consumer
+    from chalicelib.runtime.embedded.queue import SqliteQueue
 
 IDLE_WAIT = 0.5
 SCHEDULE_TICK = 1.0
@@ -53,6 +56,8 @@ def under_chalice_local() -> bool:
 class EmbeddedRunner:
     def __init__(self, app: Any, queue: SqliteQueue, state_dir: str, threads: int = CONSUMER_THREADS) -> None:
         self.threads = threads
+        from chalicelib.runtime.embedded.dispatcher import Dispatcher
+
         self.dispatcher = Dispatcher(app, queue)
         self.queue = queue
         self.app = app
@@ -69,6 +74,8 @@ class EmbeddedRunner:
             return False
         self._lock_file = lock_file
         released = self.queue.release_all()
+        from chalicelib.runtime.embedded.dispatcher import consumers_of
+
         consumers = consumers_of(self.app)
         for consumer in consumers:
             for n in range(self.threads):
@@ -95,6 +102,8 @@ class EmbeddedRunner:
             wakeup.wait(IDLE_WAIT)  # also the longest a message whose delay ended waits
 
     def _schedule(self) -> None:
+        from chalicelib.runtime.embedded.scheduler import fire_due, schedules_of
+
         schedules = schedules_of(self.app)
         while not self._stop.wait(SCHEDULE_TICK):
             try:
