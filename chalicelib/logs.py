@@ -9,14 +9,16 @@ cut, so one huge field cannot flood the logs either.
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+import threading
+from typing import TYPE_CHECKING, Any, cast
 
 from chalicelib.domain.validation import redact
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
+
 MAX_LOGGED_TEXT = 2000
+SERVICE = "chocohub"
 
 
 def scrub(value: Any) -> Any:
@@ -33,11 +35,36 @@ def scrub(value: Any) -> Any:
     return scrub(str(value))
 
 
-class ScrubbingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON lines, scrubbed (`scrub`) just before they are written."""
+def _powertools_logger() -> Logger:
+    """The Powertools Logger, with every line scrubbed (`scrub`) just before it is written."""
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-    def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
-        return super().serialize(scrub(log))
+    class ScrubbingFormatter(LambdaPowertoolsFormatter):
+        def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
+            return super().serialize(scrub(log))
+
+    return Logger(service=SERVICE, logger_formatter=ScrubbingFormatter())
 
 
-logger = Logger(service="chocohub", logger_formatter=ScrubbingFormatter())
+class _OnFirstUse:
+    """Stands for the Logger until its first use builds it. Importing Powertools costs a
+    Lambda cold start some 25 ms (it brings its metrics, tracing and JMESPath along), and
+    importing `app` must not pay for it: whatever logs first does, once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._logger: Logger | None = None
+
+    def _get(self) -> Logger:
+        if self._logger is None:
+            with self._lock:
+                if self._logger is None:
+                    self._logger = _powertools_logger()
+        return self._logger
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+
+logger = cast("Logger", _OnFirstUse())
