@@ -68,7 +68,14 @@ def commit() -> str:
         return "unknown"
 
 
+def load() -> str:
+    """The machine's load average (1, 5, 15 min): the figures of a loaded machine are slower."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
+
+
 def main() -> None:
+    load_at_start = load()
     burst_n = _env_int("BENCH_BURST", 1000)
     scale = float(os.environ.get("BENCH_SCALE", "5"))
     started = time.monotonic()
@@ -102,6 +109,8 @@ def main() -> None:
             f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
             f"- commit: {commit()}",
             f"- run time: {took:.0f} s (`make bench`)",
+            f"- load average (1/5/15 min) at start: {load_at_start}, at end: {load()}, on {os.cpu_count()} CPUs"
+            " (the machine is shared: with a load above its CPUs, times are longer than on an idle one)",
             "- naive baseline: `bench/naive_app.py` (each webhook runs the whole chain inline, one API call per"
             " step), measured in the same run against the same fakes (Sheets 150 ms, Odoo 80 ms, SMTP 50 ms"
             " where latency applies).",
