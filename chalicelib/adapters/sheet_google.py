@@ -12,14 +12,16 @@ Requests per call, once warm: `get` and `find_by_stripe_customer` 2 reads, `save
 and 1 write (1 and 1 when it appends), `all` 1 read, `ping` 1 read (Google's quota: 60
 reads and 60 writes a minute per service account). A consumer's batch goes through `edit`,
 a unit of work: 1 read of the sheet, then 1 `append_rows` for all new customers and, for
-changed rows, 1 checking read and 1 batched update: ten new customers cost 1 read and 1
-write.
+changed rows, 1 batched update: ten new customers cost 1 read and 1 write, and so do ten
+paid invoices of customers already there.
 
 Sheets has no conditional write, and an update is addressed by row number: `save` reads
 the row's Email cell (and row 1) again just before writing, so a sheet that staff sorted,
 or rows they inserted, since the lookup make it look again instead of writing the
 customer's cells over another customer's row. What is left is the gap between that read
-and the write (one round trip).
+and the write (one round trip). A batch's update shares the batch's own read instead when
+that read is fresh (`FRESH_ROWS`, counted once the update's quota token is in hand), so
+the gap stays as short, without a second read per batch.
 
 Errors: 429, 5xx, timeouts and dropped connections are `TransientError` (429 carries
 `Retry-After`), retried a few times by `service_retry("sheets")`; each retry redoes the whole
@@ -62,6 +64,10 @@ NEW_WORKSHEET_COLS = 26
 RAW = cast("ValueInputOption", "RAW")
 # The longest one request waits for its quota token in place (a Lambda must not idle long).
 QUOTA_WAIT = 10.0
+# How old (seconds) a batch's read of its rows may be, when its update is ready to go, for
+# the update to trust the row numbers it found: no older than the checking read `save`
+# makes would be (that read's own round trip and quota wait come before its write too).
+FRESH_ROWS = 1.0
 # read what staff see, always as strings (no serial dates, no floats)
 FORMATTED = cast("ValueRenderOption", "FORMATTED_VALUE")
 
@@ -144,6 +150,7 @@ class GoogleSheet:
         self._rate = Rate.per_window(settings.google_sheets_quota, settings.google_sheets_quota_window)
         self._client = self._make_client(info)  # no network: the token is fetched on first use
         self._lock = threading.RLock()
+        self._paid = threading.local()  # a write token taken ahead by this thread (`_commit`)
         self._worksheet: Worksheet | None = None
         self._row1: list[str] | None = None  # row 1 as last read
         self._columns: dict[str, int] = {}  # lower-cased header -> 1-based column
@@ -179,11 +186,12 @@ class GoogleSheet:
         keys = sorted({normalise_email(e) for e in emails if e and e.strip()})
         ids = sorted({i.strip() for i in stripe_customers if i and i.strip()})
         rows, where = self._call(self._load, keys, ids)
+        loaded_at = time.monotonic()
         yield rows
         changed = rows.changed()
         if changed:
             tries: list[bool] = []  # shared by the attempts of this commit
-            self._call(self._commit, changed, where, tries)
+            self._call(self._commit, changed, where, tries, loaded_at)
 
     def change_email(self, old_email: str, new_email: str) -> bool:
         """Write `new_email` into the Email cell of `old_email`'s row; False when none has it."""
@@ -284,15 +292,21 @@ class GoogleSheet:
                 customers.append(customer)
         return CustomerRows(customers), where
 
-    def _commit(self, changed: list[Customer], where: dict[str, int], tries: list[bool]) -> None:
+    def _commit(self, changed: list[Customer], where: dict[str, int], tries: list[bool], located_at: float) -> None:
         """One attempt of `edit`'s write. A retry locates the rows again first: the sheet
-        may have moved, and an append whose answer was lost left rows to update, not add."""
+        may have moved, and an append whose answer was lost left rows to update, not add.
+
+        `located_at` is when the row numbers in `where` were read. The update's write token
+        is taken first; if the rows were read within `FRESH_ROWS` of that moment, the update
+        goes at once, else a read checks that they did not move (see the module's docstring).
+        """
         from gspread.utils import InsertDataOption
 
         ws = self._open()
         emails = [normalise_email(c.email) for c in changed]
         if tries:
             where = self._first_rows(self._key_column(ws, EMAIL, write=True), emails)
+            located_at = time.monotonic()
         tries.append(True)
         updates = {where[e]: e for e in emails if e in where}
         lines: list[list[str]] = []
@@ -309,8 +323,14 @@ class GoogleSheet:
                     line[col - 1] = value
                 lines.append(line)
         if updates:
-            self._check_rows_hold(ws, updates)
-            ws.batch_update(ranges, value_input_option=RAW)
+            self._spend("write")  # waited for now, so that the rows' age below includes the wait
+            self._paid.write = True
+            try:
+                if time.monotonic() - located_at > FRESH_ROWS:
+                    self._check_rows_hold(ws, updates)
+                ws.batch_update(ranges, value_input_option=RAW)
+            finally:
+                self._paid.write = False  # never carried over to another request
         if lines:
             # INSERT_ROWS: new rows are inserted after the table, so nothing below is overwritten
             ws.append_rows(
@@ -548,7 +568,11 @@ class GoogleSheet:
 
     def _spend(self, kind: str) -> None:
         """Take a token of the account's `read` or `write` quota, waiting for it if need be
-        (at most `QUOTA_WAIT`; longer, the message goes back to its queue)."""
+        (at most `QUOTA_WAIT`; longer, the message goes back to its queue). A write token
+        this thread took ahead (`_commit`) pays for its next write."""
+        if kind == "write" and getattr(self._paid, "write", False):
+            self._paid.write = False
+            return
         wait = self._buckets.take(f"sheets:{self._client_email}:{kind}", self._rate, QUOTA_WAIT)
         if wait > 0:
             _sleep(wait)
