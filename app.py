@@ -21,9 +21,15 @@ FORM = "application/x-www-form-urlencoded"
 STAGE = names.current_stage()
 # A replay needs no body: curl sends none, or a form type.
 ADMIN_POST = ["application/json", FORM, "text/plain"]
-# Both consumers write the Google Sheet (60 writes a minute per service account):
-# two Lambdas each at most, SQS's smallest maximum concurrency.
-SHEET_WRITERS = 2
+# The consumers of the Google Sheet (60 reads and 60 writes a minute per service account,
+# one read and at most one write a batch): two Lambdas each at most, SQS's smallest maximum
+# concurrency. The shared token bucket keeps them within the quota; the cap keeps Lambdas
+# from idling, billed, while they wait for a token. A batch's orders and emails go side by
+# side (`runtime.side_by_side`), so two Lambdas still place twenty orders at once.
+SHEET_CONSUMERS = 2
+# They gather fuller batches in a burst (fewer reads for as many events): Lambda waits up
+# to this many seconds for a batch to fill (the embedded runtime only while the queue is busy).
+SHEET_WINDOW = 1
 # GET routes read no body: whatever Content-Type a client sends with them is fine.
 ANY = ["*/*"]
 
@@ -121,17 +127,32 @@ def admin_discard(letter_id):
     return admin().discard(app.current_request, get_hub, letter_id)
 
 
-@app.on_sqs_message(queue=names.queue(STAGE, SIGNUPS), batch_size=10, maximum_concurrency=SHEET_WRITERS)
+@app.on_sqs_message(
+    queue=names.queue(STAGE, SIGNUPS),
+    batch_size=10,
+    maximum_batching_window_in_seconds=SHEET_WINDOW,
+    maximum_concurrency=SHEET_CONSUMERS,
+)
 def on_signup(event):
     return get_hub().consume(event)
 
 
-@app.on_sqs_message(queue=names.queue(STAGE, PAYMENTS), batch_size=10, maximum_concurrency=SHEET_WRITERS)
+@app.on_sqs_message(
+    queue=names.queue(STAGE, PAYMENTS),
+    batch_size=10,
+    maximum_batching_window_in_seconds=SHEET_WINDOW,
+    maximum_concurrency=SHEET_CONSUMERS,
+)
 def on_payment(event):
     return get_hub().consume(event)
 
 
-@app.on_sqs_message(queue=names.queue(STAGE, MAIL), batch_size=10)
+@app.on_sqs_message(
+    queue=names.queue(STAGE, MAIL),
+    batch_size=10,
+    maximum_batching_window_in_seconds=SHEET_WINDOW,
+    maximum_concurrency=SHEET_CONSUMERS,
+)
 def on_mail(event):
     return get_hub().consume(event)
 

@@ -91,15 +91,15 @@ def test_the_redrive_backstop_never_fires_before_the_consumer_gives_up(sam, stag
         assert props["MessageRetentionPeriod"] >= redrive.longest_retry_window(props["VisibilityTimeout"])
 
 
-def test_sheet_writers_are_capped(sam):
-    from app import SHEET_WRITERS
+def test_the_sheets_consumers_are_capped_and_gather_their_batches(sam):
+    from app import SHEET_CONSUMERS, SHEET_WINDOW
 
-    capped = {
-        names.logical(subscribed_name(e)): e.get("ScalingConfig", {}).get("MaximumConcurrency")
-        for f in functions(sam["prod"]).values()
-        for e in sqs_events(f)
-    }
-    assert capped["signups"] == capped["payments"] == SHEET_WRITERS
+    events = {names.logical(subscribed_name(e)): e for f in functions(sam["prod"]).values() for e in sqs_events(f)}
+    for queue in ("signups", "payments", "mail"):  # each batch reads the sheet once
+        assert events[queue]["ScalingConfig"]["MaximumConcurrency"] == SHEET_CONSUMERS
+        assert events[queue]["MaximumBatchingWindowInSeconds"] == SHEET_WINDOW >= 1
+        assert events[queue]["BatchSize"] == 10
+    assert "ScalingConfig" not in events["slack"] and not events["slack"].get("MaximumBatchingWindowInSeconds")
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -4,6 +4,8 @@ scheduler fires `rate(...)` schedules."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 from chalice import Chalice, Cron, Rate
@@ -108,3 +110,65 @@ def test_a_message_that_keeps_crashing_the_consumer_is_redriven(queue, letters):
     assert queue.depth() == {}
     [letter] = letters.list()
     assert "crashed" in letter.reason and letter.step == "worker"
+
+
+def gathering_app(batches: list[list[int]], hold: threading.Event) -> Chalice:
+    """A consumer of batch 5 with a 1 s batching window, whose first batch waits for `hold`."""
+    app = Chalice(app_name="t")
+
+    @app.on_sqs_message(queue="work", batch_size=5, maximum_batching_window_in_seconds=1)
+    def worker(event):
+        batches.append([json.loads(record.body)["n"] for record in event])
+        if len(batches) == 1:
+            assert hold.wait(10)
+        return {"batchItemFailures": []}
+
+    return app
+
+
+def test_a_lone_message_on_a_quiet_queue_is_not_held_for_the_window(queue):
+    batches: list[list[int]] = []
+    hold = threading.Event()
+    hold.set()
+    app = gathering_app(batches, hold)
+    [consumer] = consumers_of(app)
+    assert consumer.window == 1.0
+    queue.send("work", {"n": 0}, dedupe_id="0")
+
+    started = time.monotonic()
+    assert Dispatcher(app, queue).deliver_batch(consumer, gather=True) == 1
+    assert time.monotonic() - started < 0.5
+    assert batches == [[0]]
+
+
+def test_a_busy_queue_gathers_a_fuller_batch_within_the_window(queue):
+    """While one batch is in progress, the next thread's short batch waits for more
+    messages (up to the window) instead of leaving with what happened to be visible."""
+    batches: list[list[int]] = []
+    hold = threading.Event()
+    app = gathering_app(batches, hold)
+    [consumer] = consumers_of(app)
+    dispatcher = Dispatcher(app, queue)
+    queue.send("work", {"n": 0}, dedupe_id="0")
+    first = threading.Thread(target=dispatcher.deliver_batch, args=(consumer, True))
+    first.start()
+    while not batches:  # the first batch is in progress, held
+        time.sleep(0.01)
+    queue.send("work", {"n": 1}, dedupe_id="1")
+
+    def trickle() -> None:
+        for n in (2, 3):
+            time.sleep(0.1)
+            queue.send("work", {"n": n}, dedupe_id=str(n))
+
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    started = time.monotonic()
+    assert dispatcher.deliver_batch(consumer, gather=True) == 3  # 1, then 2 and 3 as they came
+    waited = time.monotonic() - started
+    hold.set()
+    first.join(5)
+    sender.join(5)
+
+    assert batches == [[0], [1, 2, 3]]
+    assert 0.9 <= waited < 3  # short of 5 messages: the whole window, and no longer

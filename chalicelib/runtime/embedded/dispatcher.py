@@ -4,12 +4,21 @@ The registrations are read from Chalice's own registry (`app.event_sources` and
 `app.handler_map`), and each batch is handed over as Lambda would: an SQS event dict
 and a context, so the very same decorated function runs here and in AWS. Its partial
 batch response decides what is deleted; a crash of the function fails the whole batch.
+
+Batches are gathered as Lambda's pollers gather them: one thread at a time receives from a
+queue, and a short batch waits for more messages, up to the registration's
+`maximum_batching_window_in_seconds`, while another batch of that queue is being
+processed. Several threads each taking what happens to be visible would cut a burst into
+batches of one or two, and every batch of the sheet's consumers costs a Sheets read. A
+lone message on a quiet queue is not held back (Lambda would hold it for the window).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +29,8 @@ from chalicelib.runtime.embedded.queue import Received, SqliteQueue
 
 REGION = "local"
 ACCOUNT = "000000000000"
+# How often a gathering thread looks for more messages while its batch is short.
+GATHER_POLL = 0.05
 
 
 @dataclass
@@ -64,6 +75,7 @@ class Consumer:
     batch_size: int
     handler: Any
     name: str
+    window: float = 0.0  # maximum_batching_window_in_seconds
 
 
 def consumers_of(app: Any) -> list[Consumer]:
@@ -72,7 +84,13 @@ def consumers_of(app: Any) -> list[Consumer]:
     from chalice.app import SQSEventConfig
 
     return [
-        Consumer(names.logical(source.queue), source.batch_size, app.handler_map[source.name], source.name)
+        Consumer(
+            names.logical(source.queue),
+            source.batch_size,
+            app.handler_map[source.name],
+            source.name,
+            float(source.maximum_batching_window_in_seconds or 0),
+        )
         for source in app.event_sources
         if isinstance(source, SQSEventConfig) and source.queue
     ]
@@ -87,17 +105,51 @@ class Dispatcher:
         self.app = app
         self.queue = queue
         self.redrive_after = redrive_after
+        self._guard = threading.Lock()
+        self._gathering: dict[str, threading.Lock] = {}  # one receiving thread per queue
+        self._in_progress: Counter[str] = Counter()  # batches being processed, per queue
 
     def deliver_once(self) -> int:
         """One round over every consumer: at most one batch each. Returns messages delivered."""
         return sum(self.deliver_batch(consumer) for consumer in consumers_of(self.app))
 
-    def deliver_batch(self, consumer: Consumer) -> int:
-        """At most one batch of the consumer's queue. Returns messages delivered."""
-        batch = self.queue.receive(consumer.queue, consumer.batch_size)
+    def deliver_batch(self, consumer: Consumer, gather: bool = False) -> int:
+        """At most one batch of the consumer's queue. Returns messages delivered.
+
+        `gather` (the runner's consumer threads): the batch is gathered as the module's
+        docstring says; without it, what is visible now is delivered (tests, the CLI).
+        """
+        batch = self._gather(consumer) if gather else self.queue.receive(consumer.queue, consumer.batch_size)
         if batch:
-            self._deliver(consumer, batch)
+            with self._guard:
+                self._in_progress[consumer.queue] += 1
+            try:
+                self._deliver(consumer, batch)
+            finally:
+                with self._guard:
+                    self._in_progress[consumer.queue] -= 1
         return len(batch)
+
+    def _gather(self, consumer: Consumer) -> list[Received]:
+        """A batch for one thread: received by one thread of the queue at a time, and, when
+        short while another batch of the queue is in progress (the queue is busy), topped up
+        for at most the consumer's batching window."""
+        with self._guard:
+            gathering = self._gathering.setdefault(consumer.queue, threading.Lock())
+        with gathering:
+            batch = self.queue.receive(consumer.queue, consumer.batch_size)
+            if not batch or consumer.window <= 0:
+                return batch
+            deadline = time.monotonic() + consumer.window
+            while len(batch) < consumer.batch_size:
+                left = deadline - time.monotonic()
+                with self._guard:
+                    busy = self._in_progress[consumer.queue] > 0
+                if left <= 0 or not busy:
+                    break
+                time.sleep(min(GATHER_POLL, left))
+                batch += self.queue.receive(consumer.queue, consumer.batch_size - len(batch))
+            return batch
 
     def _deliver(self, consumer: Consumer, batch: list[Received]) -> None:
         # SQS's redrive policy: a message whose deliveries keep crashing the consumer

@@ -95,7 +95,7 @@ class EmbeddedRunner:
         while not self._stop.is_set():
             wakeup.clear()
             try:
-                if self.dispatcher.deliver_batch(consumer):
+                if self.dispatcher.deliver_batch(consumer, gather=True):
                     continue
             except Exception:  # the loop must outlive any one failure (a locked database, a bug)
                 logger.exception("embedded consumer loop failed", extra={"queue": consumer.queue})
