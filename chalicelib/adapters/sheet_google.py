@@ -279,17 +279,22 @@ class GoogleSheet:
             self._set_row1(row1)
             self._ensure_headers(ws)  # the batch will write: hub headers gone missing are put back
         wanted_emails, wanted_ids = set(keys), set(ids)
+        email_col = self._columns.get(EMAIL.lower())
         stripe_col = self._columns.get(STRIPE.lower())
         customers: list[Customer] = []
         where: dict[str, int] = {}
+        seen: set[str] = set()
+        # Only the batch's rows become customers: the others are a few string looks each
+        # (the whole sheet comes back with every batch, thousands of rows).
         for row, line in enumerate(values[1:], start=2):
-            customer = self._customer(line)
-            if not customer.email or customer.email in where:  # no email, or a repeated one: not the hub's row
+            email = normalise_email(line[email_col - 1]) if email_col and email_col <= len(line) else ""
+            if not email or email in seen:  # no email, or a repeated one: not the hub's row
                 continue
+            seen.add(email)
             stripe = line[stripe_col - 1].strip() if stripe_col and stripe_col <= len(line) else ""
-            if customer.email in wanted_emails or (stripe and stripe in wanted_ids):
-                where[customer.email] = row
-                customers.append(customer)
+            if email in wanted_emails or (stripe and stripe in wanted_ids):
+                where[email] = row
+                customers.append(self._customer(line))
         return CustomerRows(customers), where
 
     def _commit(self, changed: list[Customer], where: dict[str, int], tries: list[bool], located_at: float) -> None:
