@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from chalicelib.runtime.embedded.runner import EmbeddedRunner
     from chalicelib.runtime.intake import Intake
     from chalicelib.runtime.recording import Recorder
+    from chalicelib.runtime.side_by_side import SideBySide
     from chalicelib.settings import Settings
 
 # The ports whose adapters /health probes (the queue is reported by its depth).
@@ -302,7 +303,20 @@ class Hub:
             mail_domain=s.mail_domain,
             channel=s.slack_channel,
             operators=s.slack_operators,
+            run_all=self.side_by_side,
         )
+
+    @cached_property
+    def side_by_side(self) -> SideBySide:
+        """Runs a batch's follow-ups side by side (see `runtime.side_by_side`). Embedded, its
+        threads do a consumer's work, so they commit to SQLite as the consumer threads do
+        (`synchronous=NORMAL`, see `runtime.embedded.runner`): a commit that waits for the
+        disk holds the database's one write lock, which the door waits behind."""
+        from chalicelib.runtime.side_by_side import SideBySide
+
+        if self.settings.aws_runtime:
+            return SideBySide()
+        return SideBySide(initializer=lambda: self.db.connection().execute("PRAGMA synchronous=NORMAL"))
 
     @cached_property
     def redelivery(self) -> RedeliveryPolicy:

@@ -47,6 +47,11 @@ def handle_batch(events: Sequence[ev.Event], ports: Ports) -> list[Exception | N
     within Google's 60 reads and 60 writes a minute. What each event does next (an
     order, a Slack message, a marketing email) then runs per event, so that one event's
     failure is its own and never fails or repeats its batch mates.
+
+    Those follow-ups wait on slow services (Odoo, the mail server), so the customers'
+    run side by side (`ports.run_all`): each customer's in batch order, one after the
+    other (two deliveries of one invoice must not both create its order); the other
+    events' follow-ups in batch order, after one another.
     """
     failures: list[Exception | None] = [None] * len(events)
     steps: dict[int, CustomerStep] = {}
@@ -62,23 +67,38 @@ def handle_batch(events: Sequence[ev.Event], ports: Ports) -> list[Exception | N
         if step is not None:
             steps[i] = step
     saved = _save_customers(ports, steps, failures)
-    for i, event in enumerate(events):
-        if failures[i] is not None:
-            continue
-        try:
-            if i in steps:
-                before, decision = saved[i]
-                if decision is None:
-                    continue
-                if decision.customer.consent and _owes_newcomer_mail(ports, before, decision.customer, steps[i].change):
-                    queue_marketing(ports, decision.customer)
-                then = steps[i].then
-                if then is not None:
-                    then(before, decision)
-            elif type(event) not in _CUSTOMER_STEPS:  # (a customer event may plan nothing)
-                _handle_one(event, ports)
-        except Exception as exc:
-            failures[i] = exc
+
+    def follow_up(i: int) -> None:
+        event = events[i]
+        if i in steps:
+            before, decision = saved[i]
+            if decision is None:
+                return
+            if decision.customer.consent and _owes_newcomer_mail(ports, before, decision.customer, steps[i].change):
+                queue_marketing(ports, decision.customer)
+            then = steps[i].then
+            if then is not None:
+                then(before, decision)
+        elif type(event) not in _CUSTOMER_STEPS:  # (a customer event may plan nothing)
+            _handle_one(event, ports)
+
+    def in_order(indices: list[int]) -> Callable[[], None]:
+        def run() -> None:
+            for i in indices:
+                try:
+                    follow_up(i)
+                except Exception as exc:
+                    failures[i] = exc
+
+        return run
+
+    groups: dict[str, list[int]] = {}
+    for i in range(len(events)):
+        if failures[i] is None:
+            decision = saved[i][1] if i in saved else None
+            # keyed by the row as saved: an event found by its Stripe id joins its customer
+            groups.setdefault(f"customer:{decision.customer.email}" if decision else "other", []).append(i)
+    ports.run_all([in_order(indices) for indices in groups.values()])
     return failures
 
 

@@ -8,7 +8,7 @@ once, so a flow may run twice for one event and must not double any effect.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -321,6 +321,12 @@ class EventHistory(Protocol):
         """`{"YYYY-MM-DD": {"received": n, "dead letter": m}}` for the last `days` UTC days."""
 
 
+def one_by_one(tasks: Sequence[Callable[[], None]]) -> None:
+    """`Ports.run_all` where nothing overlaps (the unit tests' ports)."""
+    for task in tasks:
+        task()
+
+
 @dataclass
 class Ports:
     """Everything a flow may touch: the ports and the settings flows read.
@@ -343,4 +349,7 @@ class Ports:
     mail_domain: str
     channel: str
     today: Callable[[], str] = lambda: date.today().isoformat()
+    # How a batch runs its independent follow-ups (each catches its own failure): one by one
+    # here; side by side in the runtimes, whose calls to Odoo and the mail server then overlap.
+    run_all: Callable[[Sequence[Callable[[], None]]], None] = one_by_one
     operators: frozenset[str] = frozenset()  # SLACK_OPERATORS: who may run commands beyond `help`

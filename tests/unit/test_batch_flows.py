@@ -74,3 +74,27 @@ def test_an_unsubscribe_creates_no_row():
     assert flows.handle_batch([ev.Unsubscribed("u:1", email="ghost@example.com")], w.ports) == [None]
     assert w.sheet.rows == []
     assert w.mail_log.is_suppressed("ghost@example.com")
+
+
+def test_follow_ups_run_side_by_side_per_customer_each_customers_in_batch_order():
+    """`ports.run_all` gets one task per customer (and one for the other events): run here
+    last task first, Ann's two orders still go in batch order, Bob's and the note apart."""
+    import dataclasses
+
+    w = World()
+    tasks_seen: list[int] = []
+
+    def backwards(tasks) -> None:
+        tasks_seen.append(len(tasks))
+        for task in reversed(tasks):
+            task()
+
+    ports = dataclasses.replace(w.ports, run_all=backwards)
+    note = ev.Notification("notify:x", text="hello")
+    events = [invoice("in_1"), invoice("in_2", email="bob@example.com", customer="cus_bob"), note, invoice("in_3")]
+
+    assert flows.handle_batch(events, ports) == [None] * 4
+
+    assert tasks_seen == [3]  # Ann, Bob, the note
+    assert [o.ref for o in w.stock.orders] == ["in_2", "in_1", "in_3"]
+    assert [text for _channel, text, _thread in w.notifier.posts] == ["hello"]
