@@ -16,7 +16,7 @@ import pytest
 
 from chalicelib.adapters.mail_ses import SesMailer
 from chalicelib.adapters.mail_smtp import SmtpMailer
-from chalicelib.errors import ConfigurationError, TransientError
+from chalicelib.errors import ConfigurationError, PermanentError, TransientError
 from chalicelib.ports import Email
 from chalicelib.settings import Settings
 from tests.fakes.http import HttpFake
@@ -146,6 +146,45 @@ def test_smtp_takes_the_handover_back_when_the_server_is_slow_to_answer_the_term
 
     SmtpMailer(smtp_settings(trusted.url, timeout=0.5), sleep=sleeps.append).send(make_email(), handover)
     assert seen == [(0, "refused"), (0, "taken: 1")]
+
+
+@pytest.mark.timeout(20)
+def test_smtp_recipient_deferred_with_a_4xx_is_transient_before_any_handover(trusted, sleeps):
+    trusted.deferred.add("busy@example.com")
+    entered: list[str] = []
+
+    @contextmanager
+    def handover() -> Iterator[None]:
+        entered.append("entered")
+        yield
+
+    with pytest.raises(TransientError, match="deferred the recipient: 450"):
+        SmtpMailer(smtp_settings(trusted.url), sleep=sleeps.append).send(make_email(to="busy@example.com"), handover)
+    assert entered == []  # RCPT TO comes before DATA: nothing could have been taken
+    assert len(sleeps) == 3
+    assert trusted.messages == []
+
+
+@pytest.mark.timeout(20)
+def test_smtp_content_refused_with_a_5xx_after_the_terminator_is_permanent_and_taken_back(trusted, sleeps):
+    trusted.faults.script("554")
+    left: list[str] = []
+
+    @contextmanager
+    def handover() -> Iterator[None]:
+        try:
+            yield
+        except Exception:
+            left.append("taken back")
+            raise
+        left.append("taken")
+
+    with pytest.raises(PermanentError, match="554") as caught:
+        SmtpMailer(smtp_settings(trusted.url), sleep=sleeps.append).send(make_email(), handover)
+    assert not isinstance(caught.value, ConfigurationError)
+    assert left == ["taken back"]
+    assert sleeps == []
+    assert trusted.messages == []
 
 
 @pytest.mark.timeout(10)

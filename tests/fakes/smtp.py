@@ -1,5 +1,6 @@
 """An SMTP server (aiosmtpd) on a free loopback port: STARTTLS or implicit TLS with a
-throwaway CA, AUTH LOGIN/PLAIN with a known user, and injected faults per message.
+throwaway CA, AUTH LOGIN/PLAIN with a known user, and injected faults per message (the
+shared kinds answer 451 or drop the connection; "554" refuses the content for good).
 
 The real `smtplib` (through `SmtpMailer`) reaches it over a real socket. Its certificate
 is signed by a CA generated per fake; point `SSL_CERT_FILE` at `fake.ca_path` so that
@@ -115,6 +116,8 @@ class _Handler:
         self.fake = fake
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list) -> str:
+        if address.lower() in self.fake.deferred:
+            return f"450 4.2.1 <{address}>: Recipient address rejected: mailbox busy, try again later"
         if address.lower() in self.fake.refused:
             # As Postfix says it: the reply names the recipient (so a dead letter's reason would).
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown in virtual mailbox table"
@@ -130,6 +133,8 @@ class _Handler:
                 await asyncio.sleep(self.fake.faults.timeout_delay)
             server.transport.abort()  # the client sees the connection drop with no reply
             return TRY_AGAIN  # written to a closed transport: never reaches the client
+        if kind == "554":  # the content refused for good (a filter), after the whole body
+            return "554 5.6.0 Message content rejected"
         if kind:
             return TRY_AGAIN  # 429/500/503: a mail server's way of saying "later"
         raw = bytes(envelope.original_content or b"")
@@ -165,6 +170,7 @@ class SmtpFake:
         self.faults = Faults()
         self.latency = 0.0  # seconds added before a message is taken
         self.refused: set[str] = set()  # recipients answered with 550
+        self.deferred: set[str] = set()  # recipients answered with 450
         self.logins: list[str] = []  # users that logged in successfully, in order
         self.failed_logins: list[str] = []
         self._lock = threading.Lock()
@@ -233,6 +239,7 @@ class SmtpFake:
         self.faults = Faults()
         self.latency = 0.0
         self.refused.clear()
+        self.deferred.clear()
         with self._lock:
             self._received.clear()
             self.logins.clear()
