@@ -4,6 +4,10 @@ the same protocol fakes; writes bench/RESULTS.md (machine, date, commit, one tab
 Sizes (environment): BENCH_BURST (1000 sign-ups + as many invoices), BENCH_SCALE (the
 Sheets minute shrunk 5×), BENCH_NAIVE_WINDOW (60 s of the naive burst), BENCH_ACK (300
 webhooks per route), BENCH_OUTAGE (50+50 events through a 30-minute outage shrunk 60×).
+
+`BENCH_ONLY=acknowledgement` (a comma-separated list of cold start, acknowledgement, calls,
+burst, outage) runs only those parts and prints their rows, leaving bench/RESULTS.md as it is:
+to measure one change without the ten minutes of the whole table.
 """
 
 from __future__ import annotations
@@ -74,8 +78,26 @@ def load() -> str:
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
+def only(env: str) -> set[str] | None:
+    """The parts `BENCH_ONLY` names; None (all of them) when it is unset."""
+    parts = {p.strip() for p in env.split(",") if p.strip()}
+    unknown = parts - set(PARTS)
+    if unknown:
+        raise SystemExit(f"BENCH_ONLY: unknown part(s) {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    return parts or None
+
+
+PARTS = ("cold start", "acknowledgement", "calls", "burst", "outage")
+
+
+def partial(rows: list[measure.Row], parts: set[str]) -> None:
+    print(f"bench (only {', '.join(sorted(parts))}; RESULTS.md untouched), commit {commit()}, load {load()}:")
+    print(table(rows))
+
+
 def main() -> None:
     load_at_start = load()
+    wanted = only(os.environ.get("BENCH_ONLY", ""))
     burst_n = _env_int("BENCH_BURST", 1000)
     scale = float(os.environ.get("BENCH_SCALE", "5"))
     started = time.monotonic()
@@ -88,8 +110,16 @@ def main() -> None:
             ("calls", lambda: measure.calls(work)),
         ]
         for name, step in steps:
-            print(f"bench: {name}…", flush=True)
-            rows += step()
+            if wanted is None or name in wanted:
+                print(f"bench: {name}…", flush=True)
+                rows += step()
+        if wanted is not None:
+            if "burst" in wanted:
+                rows += measure.burst(work, burst_n, scale, float(os.environ.get("BENCH_NAIVE_WINDOW", "60")))[0]
+            if "outage" in wanted:
+                rows += measure.outage(work, _env_int("BENCH_OUTAGE", 50), 60.0)
+            partial(rows, wanted)
+            return
         print("bench: burst…", flush=True)
         burst_rows, detail = measure.burst(work, burst_n, scale, float(os.environ.get("BENCH_NAIVE_WINDOW", "60")))
         rows += burst_rows
