@@ -148,7 +148,7 @@ class Hub:
             return Door(self.queue, door_persistence(s.table, s.http_timeout), self.recorder)
         from chalicelib.runtime.embedded.idempotency import SqlitePersistenceLayer
 
-        return Door(self.queue, SqlitePersistenceLayer(self.db), self.recorder)
+        return Door(self.queue, SqlitePersistenceLayer(self.db), self.recorder, atomic=self.db.transaction)
 
     @cached_property
     def history(self) -> EventHistory:

@@ -8,11 +8,16 @@ record goes INPROGRESS before the events are queued and COMPLETED after, so:
   lets the sender's retry queue the delivery. If the first attempt had queued before it
   died, the embedded queue's dedupe id absorbs the double; on standard SQS the
   idempotent steps do (customer by email, order by invoice id, mail by campaign).
-The same code runs in both runtimes; only the persistence layer differs.
+The same code runs in both runtimes; only the persistence layer differs. On the embedded
+SQLite file all three writes (key, history line, message) are also one transaction
+(`atomic`): one fsync per webhook instead of four, and no window between them.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, cast
 
 from chalicelib.queues import queue_for
@@ -58,13 +63,20 @@ def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
 
 
 class Door:
-    def __init__(self, queue: Queue, persistence_store: Any, recorder: Recorder | None = None) -> None:
+    def __init__(
+        self,
+        queue: Queue,
+        persistence_store: Any,
+        recorder: Recorder | None = None,
+        atomic: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+    ) -> None:
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
         from chalicelib.runtime.recording import Recorder
 
         self.queue = queue
         self.recorder = recorder or Recorder(None)
+        self.atomic = atomic
         config = IdempotencyConfig(
             event_key_jmespath="key",
             expires_after_seconds=KEY_LIFETIME_SECONDS,
@@ -104,7 +116,8 @@ class Door:
             "messages": [{"queue": queue_for(e), "message": ev.to_message(e)} for e in events],
         }
         try:
-            result = self._enqueue_once(delivery=delivery)
+            with self.atomic():
+                result = self._enqueue_once(delivery=delivery)
         except IdempotencyAlreadyInProgressError as exc:
             raise DoorBusy(key) from exc
         except Exception as exc:

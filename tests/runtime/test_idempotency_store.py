@@ -101,3 +101,45 @@ def test_a_delivery_in_flight_makes_its_duplicate_wait(db):
     with db.transaction() as conn:  # the in-progress expiry passes: the retry takes over
         conn.execute("UPDATE idempotency SET in_progress_expiry = ? WHERE id = ?", (0, row["id"]))
     assert door.accept("formstack:3", [event]) is True
+
+
+def test_an_atomic_door_commits_key_history_and_message_once_and_wakes_after(db):
+    from chalicelib.adapters.history_sqlite import SqliteHistory
+    from chalicelib.runtime.recording import Recorder
+
+    queue = SqliteQueue(db)
+    door = Door(queue, SqlitePersistenceLayer(db), Recorder(SqliteHistory(db)), atomic=db.transaction)
+    statements: list[str] = []
+    db.connection().set_trace_callback(statements.append)
+    woken: list[tuple[str, bool]] = []
+    # A consumer in another process woken before the commit would find nothing there.
+    queue.listeners.append(lambda name: woken.append((name, db.connection().in_transaction)))
+    assert door.accept("formstack:4", [SignedUp(event_id="formstack:4", email="a@example.com")]) is True
+    assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == ["BEGIN IMMEDIATE", "COMMIT"]
+    assert woken == [("signups", False)]
+    assert queue.depth() == {"signups": 1} and db.query("SELECT status FROM idempotency")[0][0] == "COMPLETED"
+
+
+def test_an_atomic_door_that_cannot_queue_leaves_nothing_behind(db):
+    queue = SqliteQueue(db)
+    door = Door(queue, SqlitePersistenceLayer(db), atomic=db.transaction)
+    real_send = queue.send
+
+    def half_send(queue_name, body, dedupe_id):
+        real_send(queue_name, body, dedupe_id)
+        raise OSError("disk full")
+
+    queue.send = half_send
+    with pytest.raises(DoorClosed):
+        door.accept("formstack:5", [SignedUp(event_id="formstack:5", email="a@example.com")])
+    assert queue.depth() == {} and db.query("SELECT * FROM idempotency") == []
+
+
+def test_a_nested_transaction_that_fails_undoes_only_its_own_writes(db):
+    insert = "INSERT INTO dead_letters (id, queue, body, reason, step, failed_at) VALUES (?, 'q', '{}', 'r', 's', 0)"
+    with db.transaction() as conn:
+        conn.execute(insert, ("a",))
+        with pytest.raises(ValueError), db.transaction() as inner:
+            inner.execute(insert, ("b",))
+            raise ValueError("the inner step failed")
+    assert [r["id"] for r in db.query("SELECT id FROM dead_letters")] == ["a"]

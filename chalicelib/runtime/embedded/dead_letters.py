@@ -49,7 +49,7 @@ class SqliteDeadLetters:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (str(uuid.uuid4()), row["queue"], row["body"], f"replay:{letter_id}", now, now),
             )
-        self.queue.wakeup(row["queue"]).set()
+        self.queue.notify(row["queue"])
         return True
 
     def discard(self, letter_id: str, reason: str) -> bool:

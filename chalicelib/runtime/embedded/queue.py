@@ -47,6 +47,8 @@ class SqliteQueue:
         # One per queue, set whenever a message is sent to it, so its idle consumer wakes at once.
         self._wakeups: dict[str, threading.Event] = {}
         self._wakeups_lock = threading.Lock()
+        # Told too (the queue's name) when the consumers live in another process (`worker`).
+        self.listeners: list[Callable[[str], None]] = []
 
     # --- Queue port ------------------------------------------------------------
 
@@ -59,7 +61,9 @@ class SqliteQueue:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (str(uuid.uuid4()), queue, json.dumps(body), dedupe_id, now, now),
             )
-        self.wakeup(queue).set()
+        # Once committed (the door sends inside its own transaction): a consumer woken
+        # before would find nothing and doze off again.
+        self.db.after_commit(lambda: self.notify(queue))
 
     def retry_later(self, queue: str, receipt: str, delay: float) -> None:
         """Hide a failed delivery for `delay` seconds (SQS ChangeMessageVisibility)."""
@@ -70,6 +74,12 @@ class SqliteQueue:
             )
 
     # --- what the dispatcher uses ---------------------------------------------------
+
+    def notify(self, queue: str) -> None:
+        """A message was queued to `queue`: wake its consumers, here and in the dispatcher's process."""
+        self.wakeup(queue).set()
+        for listener in self.listeners:
+            listener(queue)
 
     def wakeup(self, queue: str) -> threading.Event:
         """The event set when a message is sent to `queue` (its consumer clears it)."""
