@@ -7,6 +7,7 @@ the embedded default; a real service is used as soon as its settings are given.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from chalicelib.runtime.door import Door
     from chalicelib.runtime.embedded.dispatcher import Dispatcher
     from chalicelib.runtime.embedded.queue import SqliteQueue
-    from chalicelib.runtime.embedded.runner import EmbeddedRunner
+    from chalicelib.runtime.embedded.worker import DispatcherProcess
     from chalicelib.runtime.intake import Intake
     from chalicelib.runtime.recording import Recorder
     from chalicelib.runtime.side_by_side import SideBySide
@@ -82,7 +83,7 @@ class Hub:
         settings.check_runtime()
         self.settings = settings
         self._health = HealthCache(self._probe)
-        self.runner: EmbeddedRunner | None = None
+        self.runner: DispatcherProcess | None = None
 
     # --- the runtime --------------------------------------------------------------------
 
@@ -369,13 +370,16 @@ class Hub:
         return report
 
     def start_embedded_runtime(self, app: Any) -> bool:
-        """Deliver queued messages inside this process (`chalice local`); not with SQS."""
+        """Deliver queued messages from a child of this process (`chalice local`); not with SQS."""
         if self.settings.aws_runtime:
             return False
-        from chalicelib.runtime.embedded.runner import EmbeddedRunner
+        from chalicelib.runtime.embedded.worker import DispatcherProcess
 
-        self.runner = EmbeddedRunner(app, self.embedded_queue, str(self.state_dir), self.settings.consumer_threads)
-        return self.runner.start()
+        module = sys.modules.get("app")  # chalice imports the project's app.py as `app`
+        project_dir = Path(module.__file__).parent if module and module.__file__ else Path.cwd()
+        self.runner = DispatcherProcess(self.embedded_queue, str(self.state_dir), project_dir)
+        self.runner.start()
+        return True
 
     def dispatcher(self, app: Any) -> Dispatcher:
         """A dispatcher to drive the embedded runtime by hand (tests, the CLI)."""

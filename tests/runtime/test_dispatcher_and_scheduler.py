@@ -172,3 +172,28 @@ def test_a_busy_queue_gathers_a_fuller_batch_within_the_window(queue):
 
     assert batches == [[0], [1, 2, 3]]
     assert 0.9 <= waited < 3  # short of 5 messages: the whole window, and no longer
+
+
+def test_a_message_queued_by_the_server_wakes_the_dispatcher_process_at_once(queue, tmp_path):
+    import os
+    import threading
+
+    from chalicelib.runtime.embedded.worker import DispatcherProcess, _listen
+
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    server = DispatcherProcess(queue, str(tmp_path), tmp_path)
+    server._wake_fd = write_end  # the pipe `start` would make for its child
+    queue.listeners.append(server.notify)
+    dispatcher_side = SqliteQueue(queue.db)  # the child's own queue object
+    gone = threading.Event()
+    listener = threading.Thread(target=_listen, args=(read_end, dispatcher_side, gone))
+    listener.start()
+    queue.send("work", {"n": 1}, dedupe_id="1")
+    assert dispatcher_side.wakeup("work").wait(5)
+    for _ in range(50_000):  # faster than it reads: the pipe fills, and a request never blocks on it
+        server.notify("work")
+    assert not gone.is_set()
+    os.close(write_end)  # the server is gone, however it went
+    listener.join(5)
+    assert gone.is_set()

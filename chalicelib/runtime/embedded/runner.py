@@ -1,15 +1,15 @@
-"""Starts the embedded runtime inside `chalice local`: a few consumer threads per queue,
-as Lambda runs a few instances of one function per queue (so a slow Odoo holds up
-payments, never sign-ups, and orders go to Odoo several at a time), and one thread
-that fires the schedules. The Sheets quota is shared through its token bucket, and
+"""The embedded runtime, run in its own process (`worker`, a child of `chalice local`):
+a few consumer threads per queue, as Lambda runs a few instances of one function per
+queue (so a slow Odoo holds up payments, never sign-ups, and orders go to Odoo several
+at a time), and one thread that fires the schedules. The Sheets quota is shared through its token bucket, and
 each customer's row through its lock, so more threads never overrun either.
 
 The consumer threads' SQLite connections commit with `synchronous=NORMAL`: what they
 write (receives, deletes, the embedded sinks) may be lost by a power cut, never by a
 crash, and WAL loses only a suffix of commits, so a lost delete comes with everything
 after it and means one more delivery, which every step is idempotent to. The door's
-writes keep `FULL` (an acknowledged event survives a power cut), and spend their fsync
-without waiting behind the consumers'.
+writes keep `FULL` (an acknowledged event survives a power cut), one fsync per webhook,
+and queue on the database's writer lock rather than on SQLite's sleeping busy handler.
 
 Only one process may dispatch from a state folder: it holds an exclusive lock on
 `runtime.lock`. Holding it also proves that no other dispatcher is alive, so the
@@ -39,10 +39,14 @@ SCHEDULE_TICK = 1.0
 # connection, so orders are placed several at a time; four keep a laptop's SQLite and CPU
 # comfortable.
 CONSUMER_THREADS = 4
+# Set in the dispatcher's own process, which imports `app.py` too but must not start another.
+IN_WORKER = False
 
 
 def under_chalice_local() -> bool:
     """True in the process that serves `chalice local` (the worker, with autoreload)."""
+    if IN_WORKER:
+        return False
     if os.environ.get("AWS_CHALICE_CLI_MODE") != "true" or os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         return False
     import click  # present wherever the chalice CLI runs
@@ -65,10 +69,12 @@ class EmbeddedRunner:
         self.lock_path = lock_path(state_dir)
         self._stop = threading.Event()
         self._lock_file: IO[str] | None = None
+        self._threads: list[threading.Thread] = []
 
-    def start(self) -> bool:
-        """Start the background thread; False when another process already dispatches."""
-        lock_file = try_lock(self.state_dir)  # held for the process's life
+    def start(self, lock_file: IO[str] | None = None) -> bool:
+        """Start the threads, holding `lock_file` (locked by the caller) or else taking the
+        lock now; False when another process already dispatches."""
+        lock_file = lock_file or try_lock(self.state_dir)  # held for the process's life
         if lock_file is None:
             logger.warning("another process dispatches from this state folder", extra={"lock": str(self.lock_path)})
             return False
@@ -80,13 +86,21 @@ class EmbeddedRunner:
         for consumer in consumers:
             for n in range(self.threads):
                 name = f"chocohub-{consumer.queue}-{n}"
-                threading.Thread(target=self._consume, args=(consumer,), name=name, daemon=True).start()
-        threading.Thread(target=self._schedule, name="chocohub-schedules", daemon=True).start()
+                self._threads.append(threading.Thread(target=self._consume, args=(consumer,), name=name, daemon=True))
+        self._threads.append(threading.Thread(target=self._schedule, name="chocohub-schedules", daemon=True))
+        for thread in self._threads:
+            thread.start()
         logger.info("embedded runtime started", extra={"released_in_flight": released, "consumers": len(consumers)})
         return True
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 0.0) -> None:
+        """Stop taking batches; wait up to `grace` seconds for the ones in hand."""
         self._stop.set()
+        for queue in {c.queue for c in consumers_of(self.app)}:
+            self.queue.wakeup(queue).set()
+        deadline = time.monotonic() + grace
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _consume(self, consumer: Consumer) -> None:
         """Deliver the queue's batches as they come; wake at once when a message is sent."""
