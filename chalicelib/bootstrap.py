@@ -379,6 +379,9 @@ class Hub:
         project_dir = Path(module.__file__).parent if module and module.__file__ else Path.cwd()
         self.runner = DispatcherProcess(self.embedded_queue, str(self.state_dir), project_dir)
         self.runner.start()
+        # A server, so ready before the first webhook: the door imports Powertools' idempotency
+        # (and boto3 with it), which cost the first eight concurrent webhooks a second each.
+        self.door  # noqa: B018 - built for its side effect
         return True
 
     def dispatcher(self, app: Any) -> Dispatcher:
