@@ -178,7 +178,7 @@ def test_a_message_queued_by_the_server_wakes_the_dispatcher_process_at_once(que
     import os
     import threading
 
-    from chalicelib.runtime.embedded.worker import DispatcherProcess, _listen
+    from chalicelib.runtime.embedded.worker import DispatcherProcess, listen
 
     read_end, write_end = os.pipe()
     os.set_blocking(write_end, False)
@@ -187,7 +187,7 @@ def test_a_message_queued_by_the_server_wakes_the_dispatcher_process_at_once(que
     queue.listeners.append(server.notify)
     dispatcher_side = SqliteQueue(queue.db)  # the child's own queue object
     gone = threading.Event()
-    listener = threading.Thread(target=_listen, args=(read_end, dispatcher_side, gone))
+    listener = threading.Thread(target=listen, args=(read_end, dispatcher_side, gone))
     listener.start()
     queue.send("work", {"n": 1}, dedupe_id="1")
     assert dispatcher_side.wakeup("work").wait(5)

@@ -8,30 +8,29 @@ second). In a process of their own they use the other core and the server answer
 Both ends live here:
 - `DispatcherProcess` (in `chalice local`): takes the state folder's `runtime.lock` at
   once when it is free (so `make run` refuses a second hub on the same folder at once) and
-  hands it to the child, starts the child (`python -m chalicelib.runtime.embedded.worker`,
-  the same `app.py`), wakes it through a pipe whenever a message is queued, and starts a
-  new one if it dies.
-- `main` (the child): imports the app, holds the lock (or waits for it: a hub restarted
-  while its predecessor's dispatcher finishes its batches takes over when it is done),
-  releases the deliveries a killed dispatcher left in flight, and runs the consumers and
-  the schedules. It ends when the pipe closes, that is when its parent is gone, however
-  it went (a `kill -9` of the server alone included): never an orphan holding the lock.
-  Ctrl-C reaches the whole process group; the child leaves that to its parent's exit.
+  hands it to the child, starts the child (`python -m chalicelib.dispatch`, the entry
+  point that imports the same `app.py`), wakes it through a pipe whenever a message is
+  queued, and starts a new one if it dies.
+- `hold` and `listen` (the child's side): it holds the lock (or waits for it: a hub
+  restarted while its predecessor's dispatcher finishes its batches takes over when it is
+  done), releases the deliveries a killed dispatcher left in flight, and runs the
+  consumers and the schedules. It ends when the pipe closes, that is when its parent is
+  gone, however it went (a `kill -9` of the server alone included): never an orphan
+  holding the lock. Ctrl-C reaches the whole process group; the child leaves that to its
+  parent's exit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from chalicelib.logs import logger
 from chalicelib.runtime.embedded.lockfile import lock_path, try_lock
@@ -66,7 +65,7 @@ class DispatcherProcess:
         read_end, write_end = os.pipe()
         os.set_blocking(write_end, False)
         fds = [read_end] if held is None else [read_end, held.fileno()]
-        command = [sys.executable, "-m", __name__, str(read_end), str(held.fileno() if held else -1)]
+        command = [sys.executable, "-m", "chalicelib.dispatch", str(read_end), str(held.fileno() if held else -1)]
         # The server's own folder, so that a relative HUB_STATE_DIR names the same state;
         # the project's on the path (chalice local may serve a project from elsewhere).
         path = os.pathsep.join(p for p in (str(self.project_dir), os.environ.get("PYTHONPATH", "")) if p)
@@ -101,7 +100,7 @@ class DispatcherProcess:
             self._spawn()
 
 
-def _hold(lock_fd: int, state_dir: str, stop: threading.Event) -> IO[str] | None:
+def hold(lock_fd: int, state_dir: str, stop: threading.Event) -> IO[str] | None:
     """The lock: the parent's (already held), else waited for until free or told to stop."""
     if lock_fd >= 0:
         return os.fdopen(lock_fd, "w")
@@ -121,7 +120,7 @@ def _hold(lock_fd: int, state_dir: str, stop: threading.Event) -> IO[str] | None
     return None
 
 
-def _listen(wake_fd: int, queue: SqliteQueue, stop: threading.Event) -> None:
+def listen(wake_fd: int, queue: SqliteQueue, stop: threading.Event) -> None:
     """Wake-ups from the parent, until the pipe closes (the parent is gone)."""
     with os.fdopen(wake_fd, "rb", buffering=0) as pipe:
         pending = b""
@@ -130,29 +129,3 @@ def _listen(wake_fd: int, queue: SqliteQueue, stop: threading.Event) -> None:
             for name in names:
                 queue.wakeup(name.decode()).set()
     stop.set()
-
-
-def main(argv: list[str]) -> int:
-    wake_fd, lock_fd = int(argv[0]), int(argv[1])
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent's exit ends this one
-    stop = threading.Event()
-    from chalicelib.bootstrap import get_hub
-    from chalicelib.runtime.embedded import runner
-
-    runner.IN_WORKER = True
-    app: Any = importlib.import_module("app").app
-    hub = get_hub()
-    threading.Thread(target=_listen, args=(wake_fd, hub.embedded_queue, stop), daemon=True).start()
-    lock = _hold(lock_fd, str(hub.state_dir), stop)
-    if lock is None:
-        return 0
-    embedded = runner.EmbeddedRunner(app, hub.embedded_queue, str(hub.state_dir), hub.settings.consumer_threads)
-    embedded.start(lock)
-    stop.wait()
-    logger.info("dispatcher stopping: its server is gone")
-    embedded.stop(GRACE)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
