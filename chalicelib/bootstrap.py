@@ -147,9 +147,10 @@ class Hub:
             from chalicelib.runtime.aws.idempotency import door_persistence
 
             return Door(self.queue, door_persistence(s.table, s.http_timeout), self.recorder)
+        from chalicelib.plumbing.group_commit import GroupCommitter
         from chalicelib.runtime.embedded.idempotency import SqlitePersistenceLayer
 
-        return Door(self.queue, SqlitePersistenceLayer(self.db), self.recorder, atomic=self.db.transaction)
+        return Door(self.queue, SqlitePersistenceLayer(self.db), self.recorder, commit=GroupCommitter(self.db).run)
 
     @cached_property
     def history(self) -> EventHistory:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -9,6 +10,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyIt
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from chalicelib.domain.events import SignedUp
+from chalicelib.plumbing.group_commit import GroupCommitter
 from chalicelib.plumbing.sqlite import Database
 from chalicelib.runtime.door import Door, DoorBusy, DoorClosed
 from chalicelib.runtime.embedded.idempotency import SqlitePersistenceLayer
@@ -103,14 +105,21 @@ def test_a_delivery_in_flight_makes_its_duplicate_wait(db):
     assert door.accept("formstack:3", [event]) is True
 
 
-def test_an_atomic_door_commits_key_history_and_message_once_and_wakes_after(db):
+def traced(committer: GroupCommitter, db: Database) -> list[str]:
+    """The statements the committer's connection runs from now on."""
+    statements: list[str] = []
+    committer.run(lambda: db.connection().set_trace_callback(statements.append))
+    statements.clear()
+    return statements
+
+
+def test_a_grouped_door_commits_key_history_and_message_once_and_wakes_after(db):
     from chalicelib.adapters.history_sqlite import SqliteHistory
     from chalicelib.runtime.recording import Recorder
 
-    queue = SqliteQueue(db)
-    door = Door(queue, SqlitePersistenceLayer(db), Recorder(SqliteHistory(db)), atomic=db.transaction)
-    statements: list[str] = []
-    db.connection().set_trace_callback(statements.append)
+    queue, committer = SqliteQueue(db), GroupCommitter(db)
+    door = Door(queue, SqlitePersistenceLayer(db), Recorder(SqliteHistory(db)), commit=committer.run)
+    statements = traced(committer, db)
     woken: list[tuple[str, bool]] = []
     # A consumer in another process woken before the commit would find nothing there.
     queue.listeners.append(lambda name: woken.append((name, db.connection().in_transaction)))
@@ -120,9 +129,9 @@ def test_an_atomic_door_commits_key_history_and_message_once_and_wakes_after(db)
     assert queue.depth() == {"signups": 1} and db.query("SELECT status FROM idempotency")[0][0] == "COMPLETED"
 
 
-def test_an_atomic_door_that_cannot_queue_leaves_nothing_behind(db):
+def test_a_grouped_door_that_cannot_queue_leaves_nothing_behind(db):
     queue = SqliteQueue(db)
-    door = Door(queue, SqlitePersistenceLayer(db), atomic=db.transaction)
+    door = Door(queue, SqlitePersistenceLayer(db), commit=GroupCommitter(db).run)
     real_send = queue.send
 
     def half_send(queue_name, body, dedupe_id):
@@ -133,6 +142,45 @@ def test_an_atomic_door_that_cannot_queue_leaves_nothing_behind(db):
     with pytest.raises(DoorClosed):
         door.accept("formstack:5", [SignedUp(event_id="formstack:5", email="a@example.com")])
     assert queue.depth() == {} and db.query("SELECT * FROM idempotency") == []
+
+
+def test_webhooks_arriving_during_a_commit_share_the_next_one_and_only_the_failing_one_fails(db):
+    queue, committer = SqliteQueue(db), GroupCommitter(db)
+    door = Door(queue, SqlitePersistenceLayer(db), commit=committer.run)
+    statements = traced(committer, db)
+    real_send = queue.send
+
+    def send(queue_name, body, dedupe_id):
+        real_send(queue_name, body, dedupe_id)
+        if dedupe_id == "formstack:bad":
+            raise OSError("this one cannot be queued")
+
+    queue.send = send
+    busy, release = threading.Event(), threading.Event()
+    first = threading.Thread(target=committer.run, args=(lambda: busy.set() or release.wait(10),))
+    first.start()
+    assert busy.wait(10)  # the committer is inside a commit: the next webhooks pile up
+    keys = ["formstack:a", "formstack:b", "formstack:bad", "formstack:c"]
+    answers: dict[str, object] = {}
+
+    def post(key: str) -> None:
+        try:
+            answers[key] = door.accept(key, [SignedUp(event_id=key, email="a@example.com")])
+        except DoorClosed as exc:
+            answers[key] = exc
+
+    senders = [threading.Thread(target=post, args=(key,)) for key in keys]
+    for sender in senders:
+        sender.start()
+    deadline = time.monotonic() + 10
+    while len(committer._pending) < len(keys) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    for thread in (first, *senders):
+        thread.join(10)
+    assert statements.count("COMMIT") == 2  # the first one's, then one for all four
+    assert {k: a is True for k, a in answers.items()} == {k: k != "formstack:bad" for k in keys}
+    assert queue.depth() == {"signups": 3}
 
 
 def test_a_nested_transaction_that_fails_undoes_only_its_own_writes(db):
