@@ -372,6 +372,9 @@ class Hub:
 
     def start_embedded_runtime(self, app: Any) -> bool:
         """Deliver queued messages from a child of this process (`chalice local`); not with SQS."""
+        from chalicelib.runtime.embedded.runner import widen_listen_backlog
+
+        widen_listen_backlog()
         if self.settings.aws_runtime:
             return False
         from chalicelib.runtime.embedded.worker import DispatcherProcess

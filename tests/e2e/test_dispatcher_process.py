@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -39,9 +40,17 @@ def alive(pid: int) -> bool:
         return False
 
 
+def listen_backlog(port: int) -> int:
+    """The listening socket's backlog (`ss` shows it as Send-Q)."""
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+    return int(out.split()[2])
+
+
 def test_a_server_killed_alone_leaves_no_dispatcher_holding_the_lock(start_hub, hub_env_for_process):
     hub = start_hub()
     assert hub.proc is not None
+    # Eight senders at once: socketserver's backlog of 5 dropped SYNs, retried a second later.
+    assert listen_backlog(hub.port) >= 64
     (dispatcher,) = wait_for(lambda: children(hub.proc.pid), what="the dispatcher process")
     os.kill(hub.proc.pid, signal.SIGKILL)  # the server only, not its group
     hub.proc.wait(timeout=30)

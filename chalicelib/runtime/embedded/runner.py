@@ -39,6 +39,10 @@ SCHEDULE_TICK = 1.0
 # connection, so orders are placed several at a time; four keep a laptop's SQLite and CPU
 # comfortable.
 CONSUMER_THREADS = 4
+# `chalice local` listens with socketserver's backlog of 5: a sixth connection arriving
+# before its accept loop gets the GIL back had its SYN dropped, and the sender retried a
+# second later (TCP's first retransmission timeout): the 1 s acknowledgements at p99.
+LISTEN_BACKLOG = 128
 # Set in the dispatcher's own process, which imports `app.py` too but must not start another.
 IN_WORKER = False
 
@@ -55,6 +59,13 @@ def under_chalice_local() -> bool:
     if ctx is not None:
         return ctx.info_name == "local"
     return len(sys.argv) > 1 and sys.argv[1] == "local"
+
+
+def widen_listen_backlog() -> None:
+    """Before `chalice local` makes its server (it imports the app first)."""
+    from chalice.local import ThreadedHTTPServer
+
+    ThreadedHTTPServer.request_queue_size = LISTEN_BACKLOG
 
 
 class EmbeddedRunner:
