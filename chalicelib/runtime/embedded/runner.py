@@ -81,6 +81,7 @@ class EmbeddedRunner:
         self._stop = threading.Event()
         self._lock_file: IO[str] | None = None
         self._threads: list[threading.Thread] = []
+        self._queues: set[str] = set()
 
     def start(self, lock_file: IO[str] | None = None) -> bool:
         """Start the threads, holding `lock_file` (locked by the caller) or else taking the
@@ -94,6 +95,7 @@ class EmbeddedRunner:
         from chalicelib.runtime.embedded.dispatcher import consumers_of
 
         consumers = consumers_of(self.app)
+        self._queues = {c.queue for c in consumers}
         for consumer in consumers:
             for n in range(self.threads):
                 name = f"chocohub-{consumer.queue}-{n}"
@@ -107,8 +109,8 @@ class EmbeddedRunner:
     def stop(self, grace: float = 0.0) -> None:
         """Stop taking batches; wait up to `grace` seconds for the ones in hand."""
         self._stop.set()
-        for queue in {c.queue for c in consumers_of(self.app)}:
-            self.queue.wakeup(queue).set()
+        for thread_queue in self._queues:
+            self.queue.wakeup(thread_queue).set()
         deadline = time.monotonic() + grace
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
