@@ -92,7 +92,7 @@ def _strip_mention(text: str) -> str:
 
 def _stats(ports: Ports) -> str:
     customers = ports.sheet.all()
-    by_status = Counter(c.status or "(none)" for c in customers)
+    by_status = Counter(c.status for c in customers)
     statuses = ", ".join(f"{escape(status)}: {n}" for status, n in sorted(by_status.items())) or "none"
     consenting = sum(1 for c in customers if c.consent)
     return (

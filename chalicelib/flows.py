@@ -13,7 +13,15 @@ from dataclasses import dataclass, replace
 
 from chalicelib import commands, marketing
 from chalicelib.domain import events as ev
-from chalicelib.domain.customer import Customer, CustomerChange, email_digest, normalise_email, valid_email
+from chalicelib.domain.customer import (
+    Customer,
+    CustomerChange,
+    Status,
+    UnknownStatus,
+    email_digest,
+    normalise_email,
+    valid_email,
+)
 from chalicelib.domain.precedence import (
     FORM,
     STRIPE,
@@ -170,10 +178,16 @@ def _save_customers(
             with ports.sheet.edit(sorted(ready), sorted(i for i in ids if i)) as rows:
                 for i, step in mine.items():
                     email, change = step.change.email, step.change
-                    before = rows.get(email)
-                    moved = (
-                        rows.by_stripe_customer(change.stripe_customer or "") if step.origin.source == STRIPE else None
-                    )
+                    try:
+                        before = rows.get(email)
+                        moved = (
+                            rows.by_stripe_customer(change.stripe_customer or "")
+                            if step.origin.source == STRIPE
+                            else None
+                        )
+                    except UnknownStatus as exc:  # staff's cell: this customer's event alone fails
+                        failures[i] = exc
+                        continue
                     if before is None and moved is not None:
                         # Stripe changed the customer's email (customer.updated may come later,
                         # or came before this late event): the same row, never a second one.
@@ -259,7 +273,7 @@ def unsubscribed(event: ev.Unsubscribed, ports: Ports) -> CustomerStep:
     return CustomerStep(CustomerChange(email=normalise_email(event.email)), origin, existing_only=True)
 
 
-def _stripe_origin(event: ev.Event, created: int, status: str | None, from_subscription: bool = False) -> Origin:
+def _stripe_origin(event: ev.Event, created: int, status: Status | None, from_subscription: bool = False) -> Origin:
     return Origin(STRIPE, stripe_stamp(created, event.event_id, status, from_subscription))
 
 

@@ -8,14 +8,14 @@ once, so a flow may run twice for one event and must not double any effect.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Literal, Protocol
 
 from chalicelib.domain.catalog import Catalog
-from chalicelib.domain.customer import Customer, normalise_email
+from chalicelib.domain.customer import Customer, UnknownStatus, normalise_email
 from chalicelib.domain.history import Entry, EventRecord, Step, Story
 from chalicelib.domain.precedence import Clock
 
@@ -28,8 +28,12 @@ class CustomerRows:
     and one append, not ten of each (Google allows 60 of each a minute).
     """
 
-    def __init__(self, loaded: Iterable[Customer]) -> None:
+    def __init__(self, loaded: Iterable[Customer], unreadable: Mapping[str, str] | None = None) -> None:
+        """`unreadable`: the email and Stripe customer id of each loaded row whose Status the
+        hub cannot read: `get` and `by_stripe_customer` raise `UnknownStatus` for it, so
+        that only its customer's events fail and the row is never written back."""
         self._loaded: dict[str, Customer] = {}
+        self._unreadable = {normalise_email(e): s for e, s in (unreadable or {}).items()}
         for customer in loaded:
             self._loaded.setdefault(normalise_email(customer.email), customer)
         self._current: dict[str, Customer] = dict(self._loaded)
@@ -37,12 +41,16 @@ class CustomerRows:
 
     def get(self, email: str) -> Customer | None:
         """The customer as this batch sees it (with its changes so far), or None."""
+        if normalise_email(email) in self._unreadable:
+            raise UnknownStatus()
         return self._current.get(normalise_email(email))
 
     def by_stripe_customer(self, stripe_customer: str) -> Customer | None:
         """The first loaded or put customer with this Stripe customer id, or None."""
         if not stripe_customer:
             return None
+        if stripe_customer in self._unreadable.values():
+            raise UnknownStatus()
         return next((c for c in self._current.values() if c.stripe_customer == stripe_customer), None)
 
     def put(self, customer: Customer) -> None:
@@ -55,7 +63,7 @@ class CustomerRows:
 
     def existed(self, email: str) -> bool:
         """Whether the customer had a row when the batch was loaded."""
-        return normalise_email(email) in self._loaded
+        return normalise_email(email) in self._loaded or normalise_email(email) in self._unreadable
 
     def changed(self) -> list[Customer]:
         """The customers whose row must be written (added or updated), in order of change."""

@@ -18,7 +18,17 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.domain.history import DEFAULT_DAYS, STATUS_AFTER, Entry, EventRecord, Step, Story, day_of, search_keys
+from chalicelib.domain.history import (
+    DEFAULT_DAYS,
+    STATUS_AFTER,
+    Entry,
+    EventRecord,
+    Step,
+    Story,
+    day_of,
+    event_status,
+    search_keys,
+)
 from chalicelib.errors import ConfigurationError
 from chalicelib.plumbing.aws import AwsClients, aws_error, error_code
 
@@ -60,7 +70,7 @@ def _record(item: dict[str, Any], with_steps: bool = False) -> EventRecord:
         provider=text("provider"),
         kind=text("kind"),
         received_at=float(item.get("received_at", {}).get("N", "0")),
-        status=text("status"),
+        status=event_status(text("status")),
         who=text("who"),
         ref=text("ref"),
         parent=text("parent"),

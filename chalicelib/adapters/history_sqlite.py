@@ -10,7 +10,16 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from chalicelib.domain.history import DEFAULT_DAYS, STATUS_AFTER, Entry, EventRecord, Step, Story, search_keys
+from chalicelib.domain.history import (
+    DEFAULT_DAYS,
+    STATUS_AFTER,
+    Entry,
+    EventRecord,
+    Step,
+    Story,
+    event_status,
+    search_keys,
+)
 from chalicelib.plumbing.sqlite import Database
 
 SCHEMA = """
@@ -53,7 +62,7 @@ def _record(row: sqlite3.Row, steps: tuple[Step, ...] = ()) -> EventRecord:
         provider=row["provider"],
         kind=row["kind"],
         received_at=row["received_at"],
-        status=row["status"],
+        status=event_status(row["status"]),
         who=row["who"],
         ref=row["ref"],
         parent=row["parent"],

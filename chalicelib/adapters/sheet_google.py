@@ -39,7 +39,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from chalicelib.adapters.sheet_layout import EMAIL, HEADERS, STRIPE, from_cells, to_cells
+from chalicelib.adapters.sheet_layout import EMAIL, HEADERS, STRIPE, from_cells, readable, rows_of, to_cells
 from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.errors import ConfigurationError, HubError, PermanentError, TransientError
 from chalicelib.logs import logger
@@ -281,7 +281,7 @@ class GoogleSheet:
         wanted_emails, wanted_ids = set(keys), set(ids)
         email_col = self._columns.get(EMAIL.lower())
         stripe_col = self._columns.get(STRIPE.lower())
-        customers: list[Customer] = []
+        wanted: list[dict[str, str]] = []
         where: dict[str, int] = {}
         seen: set[str] = set()
         # Only the batch's rows become customers: the others are a few string looks each
@@ -294,8 +294,8 @@ class GoogleSheet:
             stripe = line[stripe_col - 1].strip() if stripe_col and stripe_col <= len(line) else ""
             if email in wanted_emails or (stripe and stripe in wanted_ids):
                 where[email] = row
-                customers.append(self._customer(line))
-        return CustomerRows(customers), where
+                wanted.append(self._cells(line))
+        return rows_of(wanted), where
 
     def _commit(self, changed: list[Customer], where: dict[str, int], tries: list[bool], located_at: float) -> None:
         """One attempt of `edit`'s write. A retry locates the rows again first: the sheet
@@ -376,8 +376,7 @@ class GoogleSheet:
             self._set_row1(values[0])
         customers: list[Customer] = []
         seen: set[str] = set()
-        for line in values[1:]:
-            customer = self._customer(line)
+        for customer in readable(self._cells(line) for line in values[1:]):
             if customer.email and customer.email not in seen:
                 seen.add(customer.email)
                 customers.append(customer)
@@ -528,11 +527,15 @@ class GoogleSheet:
         return self._customer([str(v) for v in (values[0] if values else [])])
 
     def _customer(self, line: list[str]) -> Customer:
+        return from_cells(self._cells(line))
+
+    def _cells(self, line: list[str]) -> dict[str, str]:
+        """The hub's cells of a row, by header ("" where the row is short)."""
         cells = {}
         for header in HEADERS:
             col = self._columns.get(header.lower())
             cells[header] = line[col - 1] if col and col <= len(line) else ""
-        return from_cells(cells)
+        return cells
 
     @staticmethod
     def _row_ranges(row: int, by_column: dict[int, str]) -> list[tuple[str, list[str]]]:

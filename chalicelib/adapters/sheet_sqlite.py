@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 
-from chalicelib.adapters.sheet_layout import EMAIL, HEADERS, STRIPE, from_cells, to_cells
+from chalicelib.adapters.sheet_layout import EMAIL, HEADERS, STRIPE, from_cells, readable, rows_of, to_cells
 from chalicelib.domain.customer import Customer, normalise_email
 from chalicelib.plumbing.sqlite import Database
 from chalicelib.ports import CustomerRows
@@ -71,7 +71,7 @@ class SqliteSheet:
             if values
         )
         found = self.db.query(f"SELECT * FROM sheet WHERE {where} ORDER BY row", (*keys, *ids)) if where else []
-        rows = CustomerRows(from_cells(dict(r)) for r in found)
+        rows = rows_of(dict(r) for r in found)
         yield rows
         changed = rows.changed()
         if changed:
@@ -88,9 +88,10 @@ class SqliteSheet:
         return done.rowcount > 0
 
     def all(self) -> list[Customer]:
-        """Every row with an email, in sheet order (a row typed by hand may have none yet)."""
+        """Every row with an email, in sheet order (a row typed by hand may have none yet);
+        a row whose Status the hub cannot read is left out (`readable`)."""
         rows = self.db.query(f"SELECT * FROM sheet WHERE trim(\"{EMAIL}\") != '' ORDER BY row")
-        return [from_cells(dict(r)) for r in rows]
+        return readable(dict(r) for r in rows)
 
     def ping(self) -> str:
         count = self.db.query("SELECT COUNT(*) AS n FROM sheet")[0]["n"]

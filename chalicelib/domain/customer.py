@@ -8,11 +8,43 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from chalicelib.domain import validation
+from chalicelib.errors import PermanentError
 
-# `unpaid`: Stripe stopped retrying the invoices but kept the subscription (no box ships).
-STATUSES = ("registered", "active", "past_due", "unpaid", "cancelled")
+# The sheet's Status column (DESIGN.md's sheet layout). `unpaid`: Stripe stopped retrying
+# the invoices but kept the subscription (no box ships).
+Status = Literal["registered", "active", "past_due", "unpaid", "cancelled"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+# How staff may spell a status by hand: Stripe's US spelling, words instead of the underscore.
+_SPELLINGS: dict[str, Status] = {"canceled": "cancelled", "past due": "past_due", "past-due": "past_due"}
+
+
+class UnknownStatus(PermanentError):
+    """A Status cell the hub cannot read. The row is left as it is (writing it back would
+    overwrite what staff typed); the message never quotes the cell, which may hold anything."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the customer's Status cell holds a value the hub does not know (it knows "
+            + ", ".join(STATUSES)
+            + "): correct the cell in the sheet, then replay"
+        )
+
+
+def status_from_cell(text: str) -> Status:
+    """The status a sheet cell means: case and spaces ignored, a blank cell is `registered`
+    (a row typed by hand); anything else raises `UnknownStatus`."""
+    word = " ".join(text.split()).lower()
+    if not word:
+        return "registered"
+    for status in STATUSES:
+        if word == status:
+            return status
+    if word in _SPELLINGS:
+        return _SPELLINGS[word]
+    raise UnknownStatus()
 
 
 def normalise_email(raw: str) -> str:
@@ -46,7 +78,7 @@ class Customer:
     name: str = ""
     address: str = ""
     box: str = ""
-    status: str = "registered"
+    status: Status = "registered"
     consent: bool = False
     stripe_customer: str = ""
     signed_up: str = ""
@@ -65,7 +97,7 @@ class CustomerChange:
     name: str | None = None
     address: str | None = None
     box: str | None = None
-    status: str | None = None
+    status: Status | None = None
     consent: bool | None = None
     stripe_customer: str | None = None
     last_order: str | None = None

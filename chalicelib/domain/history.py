@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal, get_args
 
 from chalicelib.domain import events as ev
 from chalicelib.domain import validation
@@ -41,8 +42,12 @@ _PROVIDERS = {
     ev.Notification.kind: "hub",
 }
 
+# Where an event stands, as the timeline shows it.
+EventStatus = Literal["queued", "done", "retrying", "dead letter", "replayed", "discarded"]
+EVENT_STATUSES: tuple[EventStatus, ...] = get_args(EventStatus)
+
 # The status an event has after a step of each kind (steps of other kinds keep it).
-STATUS_AFTER = {
+STATUS_AFTER: dict[str, EventStatus] = {
     "received": "queued",
     "done": "done",
     "retry": "retrying",
@@ -52,6 +57,16 @@ STATUS_AFTER = {
 }
 
 _REF_FIELDS = ("invoice_id", "charge_id", "subscription", "stripe_customer")
+
+
+def event_status(stored: str) -> EventStatus:
+    """A status read back from a history store. Only the hub writes them (`STATUS_AFTER`);
+    a value it never writes (a hand edit, a newer hub's word) reads as `queued`, the one
+    that claims nothing was done, rather than failing the whole timeline."""
+    for status in EVENT_STATUSES:
+        if stored == status:
+            return status
+    return "queued"
 
 
 def mask_email(email: str) -> str:
@@ -86,7 +101,7 @@ class EventRecord:
     provider: str
     kind: str
     received_at: float
-    status: str
+    status: EventStatus
     who: str = ""
     ref: str = ""
     parent: str = ""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.domain.customer import Customer, CustomerChange
+from chalicelib.domain.customer import Customer, CustomerChange, Status
 
 FORM = "form"
 STRIPE = "stripe"
@@ -39,7 +39,7 @@ RANK_ENDED = 2
 
 # Stripe's subscription statuses, as the sheet shows them. Absent: no change
 # (`incomplete` waits for its first payment; `paused` has no invoice to speak of).
-SUBSCRIPTION_STATUSES = {
+SUBSCRIPTION_STATUSES: dict[str, Status] = {
     "active": "active",
     "trialing": "active",
     "past_due": "past_due",
@@ -71,7 +71,7 @@ class Stamp:
         return cls(int(value[0]), int(value[1]), str(value[2]))
 
 
-def stripe_stamp(created: int, event_id: str, status: str | None, from_subscription: bool) -> Stamp:
+def stripe_stamp(created: int, event_id: str, status: Status | None, from_subscription: bool) -> Stamp:
     """The stamp of a Stripe fact; see the ranks above."""
     if status == "cancelled":
         rank = RANK_ENDED

@@ -99,3 +99,14 @@ def test_the_history_keeps_no_plain_email(history, tmp_path):
     assert "secret.person" not in repr(history.story("evt_1"))
     if hasattr(history, "db"):
         assert b"secret.person" not in (tmp_path / "hub.sqlite3").read_bytes()
+
+
+def test_a_status_the_hub_never_writes_reads_as_queued(tmp_path):
+    from chalicelib.adapters.history_sqlite import SqliteHistory
+    from chalicelib.plumbing.sqlite import Database
+
+    history = SqliteHistory(Database(tmp_path / "hub.sqlite3"))
+    history.received(entry(paid(1), NOW))
+    with history.db.transaction() as conn:
+        conn.execute("UPDATE history_events SET status = 'archived by hand'")
+    assert history.story("evt_1").event.status == "queued"

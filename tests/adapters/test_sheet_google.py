@@ -12,7 +12,7 @@ import pytest
 from chalicelib.adapters import sheet_google
 from chalicelib.adapters.sheet_google import GOOGLE_API_URL, GoogleSheet
 from chalicelib.adapters.sheet_layout import HEADERS
-from chalicelib.domain.customer import Customer
+from chalicelib.domain.customer import Customer, UnknownStatus
 from chalicelib.errors import ConfigurationError, PermanentError, TransientError
 from chalicelib.settings import Settings
 from tests.fakes import sheets as sheets_fakes
@@ -245,6 +245,36 @@ def test_all_sees_rows_added_by_hand_after_the_cache_is_warm(book, sleeps) -> No
     assert everyone[0] == ANN
     assert everyone[1] == Customer(email="carla@example.com", name="Carla", consent=True)
     assert sheet.get("carla@example.com") == everyone[1]
+
+
+def test_a_status_staff_typed_is_read_and_an_unknown_one_never_written_over(book, sleeps) -> None:
+    fake, sid, sheet = book
+    sheet.save(ANN)
+    typed = {"dan@example.com": "Past due", "eve@example.com": "VIP", "fay@example.com": "Canceled"}
+    for email, status in typed.items():
+        fake.add_row_by_hand(sid, "Customers", {"Email": email, "Status": status, "Stripe customer": f"cus_{email[0]}"})
+
+    # Reading the whole sheet (stats, the sync) leaves the unreadable row out.
+    assert [(c.email, c.status) for c in sheet.all()] == [
+        ("ann@example.com", "active"),
+        ("dan@example.com", "past_due"),
+        ("fay@example.com", "cancelled"),
+    ]
+    # Reading the row itself says what to fix.
+    with pytest.raises(UnknownStatus, match="correct the cell"):
+        sheet.get("eve@example.com")
+    with pytest.raises(UnknownStatus):
+        sheet.find_by_stripe_customer("cus_e")
+    # A batch fails only the unreadable customer: by email or by Stripe id.
+    with sheet.edit(["eve@example.com", "dan@example.com"], ["cus_e"]) as rows:
+        with pytest.raises(UnknownStatus):
+            rows.get("eve@example.com")
+        with pytest.raises(UnknownStatus):
+            rows.by_stripe_customer("cus_e")
+        assert rows.existed("eve@example.com")
+        rows.put(Customer(email="dan@example.com", status="active"))
+    statuses = {r[0]: r[HEADERS.index("Status")] for r in data_rows(fake, sid)}
+    assert statuses == {**typed, "ann@example.com": "active", "dan@example.com": "active"}
 
 
 def test_postcodes_and_phones_stay_strings(book, sleeps) -> None:

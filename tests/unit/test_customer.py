@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.domain.customer import consent_from_form, normalise_email, valid_email
+from chalicelib.domain.customer import (
+    UnknownStatus,
+    consent_from_form,
+    normalise_email,
+    status_from_cell,
+    valid_email,
+)
 from chalicelib.errors import PermanentError
 
 
@@ -47,3 +53,31 @@ def test_valid_email_refuses_what_is_not_an_address(raw):
 )
 def test_consent_from_form(value, consent):
     assert consent_from_form(value) is consent
+
+
+@pytest.mark.parametrize(
+    ("cell", "status"),
+    [
+        ("", "registered"),
+        ("  ", "registered"),
+        ("active", "active"),
+        (" Active ", "active"),
+        ("PAST_DUE", "past_due"),
+        ("past due", "past_due"),
+        ("Past-Due", "past_due"),
+        ("unpaid", "unpaid"),
+        ("Canceled", "cancelled"),
+        ("cancelled", "cancelled"),
+    ],
+)
+def test_a_status_cell_as_staff_may_type_it(cell, status):
+    assert status_from_cell(cell) == status
+
+
+@pytest.mark.parametrize("cell", ["VIP", "paused", "actif", "active!", "registered; active", "ann@example.com"])
+def test_an_unknown_status_cell_is_refused_without_quoting_it(cell):
+    with pytest.raises(UnknownStatus) as refused:
+        status_from_cell(cell)
+    assert isinstance(refused.value, PermanentError)  # its event goes to the dead letters with this reason
+    assert cell.lower() not in str(refused.value).lower()
+    assert "registered, active, past_due, unpaid, cancelled" in str(refused.value)

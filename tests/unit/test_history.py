@@ -3,8 +3,10 @@ recording of each step by the consumer, against the in-memory fakes."""
 
 from __future__ import annotations
 
+import pytest
+
 from chalicelib.domain import events as ev
-from chalicelib.domain.history import MAX_DETAIL, entry, mask_email, redact, search_keys
+from chalicelib.domain.history import MAX_DETAIL, entry, event_status, mask_email, redact, search_keys
 from chalicelib.errors import TransientError
 from chalicelib.runtime import consumer
 from chalicelib.runtime.recording import Recorder
@@ -58,3 +60,11 @@ def test_a_history_that_cannot_be_written_never_stops_an_event():
     result = consumer.consume(batch(record(paid("in_1"), "m1")), w.ports, POLICY, recorder=Recorder(history))
     assert result == {"batchItemFailures": []}
     assert [o.ref for o in w.stock.orders] == ["in_1"]
+
+
+@pytest.mark.parametrize(
+    ("stored", "status"),
+    [("done", "done"), ("dead letter", "dead letter"), ("retrying", "retrying"), ("", "queued"), ("Done", "queued")],
+)
+def test_a_stored_status_is_read_back_and_an_unknown_one_claims_nothing(stored, status):
+    assert event_status(stored) == status
