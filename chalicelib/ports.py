@@ -222,7 +222,18 @@ class Queue(Protocol):
         """Hide a failed delivery for `delay` seconds before it is delivered again."""
 
     def delete(self, queue: str, receipt: str) -> None:
-        """Remove a processed delivery; a stale receipt (redelivered since) deletes nothing."""
+        """Remove a processed delivery. Idempotent, and never raises for a stale receipt.
+
+        A receipt is stale once its delivery's visibility ran out and the message was
+        received again (with a new receipt), or was deleted. SQS documents that a delete
+        with an old receipt succeeds "but the message might not be deleted", and rejects
+        an expired one; so the contract every queue honours is only this: a stale
+        receipt never raises, and the current receipt's delete always removes the
+        message. Whether a stale delete removes it is the implementation's: the embedded
+        queue and the fake never do (the new receiver's work stays at least once); SQS
+        may. Either way nothing is lost: a delete only follows work that succeeded, and
+        every step is idempotent, so the new receiver repeats it at most.
+        """
 
     def depth(self) -> dict[str, int]:
         """Messages waiting in each queue (by name), for health and operators."""

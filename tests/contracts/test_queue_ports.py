@@ -17,11 +17,18 @@ QUEUE = "payments"
 
 @dataclass
 class Pair:
-    """A queue and its dead letters, and how the test sees what waits in a queue."""
+    """A queue and its dead letters, and how the test sees what waits in a queue.
+
+    `receive` delivers what waits in a queue with a new receipt each time, as a consumer
+    gets it once the previous delivery's visibility ran out. `stale_delete_keeps`: a
+    delete with a stale receipt leaves the message (None: it may or may not, as SQS).
+    """
 
     queue: Queue
     letters: DeadLetters
     waiting: Callable[[str], list[dict[str, Any]]]
+    receive: Callable[[str], list[tuple[dict[str, Any], str]]]
+    stale_delete_keeps: bool | None
 
 
 def embedded(tmp_path: Any, request: pytest.FixtureRequest) -> Pair:
@@ -31,13 +38,16 @@ def embedded(tmp_path: Any, request: pytest.FixtureRequest) -> Pair:
     from chalicelib.runtime.embedded.dead_letters import SqliteDeadLetters
     from chalicelib.runtime.embedded.queue import SqliteQueue
 
-    queue = SqliteQueue(Database(tmp_path / "hub.sqlite3"))
+    queue = SqliteQueue(Database(tmp_path / "hub.sqlite3"), visibility_timeout=0)  # received again at once
 
     def waiting(name: str) -> list[dict[str, Any]]:
         rows = queue.db.query("SELECT body FROM messages WHERE queue = ? ORDER BY sent_at", (name,))
         return [json.loads(r["body"]) for r in rows]
 
-    return Pair(queue, SqliteDeadLetters(queue.db, queue), waiting)
+    def receive(name: str) -> list[tuple[dict[str, Any], str]]:
+        return [(json.loads(r.body), r.receipt) for r in queue.receive(name, 10)]
+
+    return Pair(queue, SqliteDeadLetters(queue.db, queue), waiting, receive, stale_delete_keeps=True)
 
 
 def aws(tmp_path: Any, request: pytest.FixtureRequest) -> Pair:
@@ -50,21 +60,25 @@ def aws(tmp_path: Any, request: pytest.FixtureRequest) -> Pair:
     resources = request.getfixturevalue("moto_aws")
     queue = SqsQueue(resources.prefix)
 
-    def waiting(name: str) -> list[dict[str, Any]]:
+    def receive(name: str) -> list[tuple[dict[str, Any], str]]:
         sqs = queue.addresses.sqs
         got = sqs.receive_message(
             QueueUrl=queue.addresses.queue_url(name), MaxNumberOfMessages=10, VisibilityTimeout=0
         ).get("Messages", [])
-        return [json.loads(m["Body"]) for m in got]
+        return [(json.loads(m["Body"]), m["ReceiptHandle"]) for m in got]
 
-    return Pair(queue, SqsDeadLetters(queue, HubTable(resources.table, AwsClients(), "the dead letters")), waiting)
+    def waiting(name: str) -> list[dict[str, Any]]:
+        return [body for body, _ in receive(name)]
+
+    letters = SqsDeadLetters(queue, HubTable(resources.table, AwsClients(), "the dead letters"))
+    return Pair(queue, letters, waiting, receive, stale_delete_keeps=None)  # SQS: "might not be deleted"
 
 
 def fake(tmp_path: Any, request: pytest.FixtureRequest) -> Pair:
     from tests.unit.port_fakes import FakeDeadLetters, FakeQueue
 
     queue = FakeQueue()
-    return Pair(queue, FakeDeadLetters(queue), queue.waiting)
+    return Pair(queue, FakeDeadLetters(queue), queue.waiting, queue.receive, stale_delete_keeps=True)
 
 
 @pytest.fixture(params=[embedded, aws, fake], ids=["embedded", "aws", "fake"])
@@ -85,6 +99,36 @@ def test_a_sent_body_waits_in_its_queue_as_sent(pair):
 def test_retry_later_of_a_stale_receipt_is_harmless(pair):
     pair.queue.send(QUEUE, BODY, dedupe_id="d1")
     pair.queue.retry_later(QUEUE, "no-such-receipt", 5)  # best effort: a batch never fails on it
+    assert pair.waiting(QUEUE) == [BODY]
+
+
+def test_a_delivery_deleted_with_its_receipt_is_gone(pair):
+    pair.queue.send(QUEUE, BODY, dedupe_id="d1")
+    [(body, receipt)] = pair.receive(QUEUE)
+    assert body == BODY
+    pair.queue.delete(QUEUE, receipt)
+    pair.queue.delete(QUEUE, receipt)  # a retried delete: harmless
+    assert pair.waiting(QUEUE) == []
+
+
+def test_a_stale_receipt_never_raises_nor_takes_the_message_from_its_new_receiver(pair):
+    """The first consumer's visibility ran out; a second received the message with a new
+    receipt; the first, done at last, deletes with its old receipt."""
+    pair.queue.send(QUEUE, BODY, dedupe_id="d1")
+    [(_, old)] = pair.receive(QUEUE)
+    [(body, new)] = pair.receive(QUEUE)
+    assert body == BODY and new != old
+
+    pair.queue.delete(QUEUE, old)  # never raises
+    if pair.stale_delete_keeps:
+        assert pair.waiting(QUEUE) == [BODY]  # the new receiver still has it
+    pair.queue.delete(QUEUE, new)  # the new receiver, done: gone (and never raises either)
+    assert pair.waiting(QUEUE) == []
+
+
+def test_a_receipt_the_queue_never_gave_deletes_nothing_and_never_raises(pair):
+    pair.queue.send(QUEUE, BODY, dedupe_id="d1")
+    pair.queue.delete(QUEUE, "no-such-receipt")  # SQS: ReceiptHandleIsInvalid, logged
     assert pair.waiting(QUEUE) == [BODY]
 
 

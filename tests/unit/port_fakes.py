@@ -330,6 +330,9 @@ class FakeQueue(Faulty):
         self._waiting: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.retries: list[tuple[str, str, float]] = []
         self.deleted: list[tuple[str, str]] = []
+        # The receipt of each message's latest delivery (`receive`): only it deletes.
+        self._receipts: dict[str, tuple[str, str]] = {}
+        self._deliveries = 0
 
     def send(self, queue: str, body: dict[str, Any], dedupe_id: str) -> None:
         self._enter("send")
@@ -343,8 +346,12 @@ class FakeQueue(Faulty):
         self.retries.append((queue, receipt, delay))
 
     def delete(self, queue: str, receipt: str) -> None:
+        """Only the latest delivery's receipt removes its message; any other deletes nothing."""
         self._enter("delete")
         self.deleted.append((queue, receipt))
+        held = self._receipts.pop(receipt, None)
+        if held is not None and held[0] == queue:
+            self._waiting[queue].pop(held[1], None)
 
     def depth(self) -> dict[str, int]:
         return {queue: len(waiting) for queue, waiting in self._waiting.items() if waiting}
@@ -361,6 +368,18 @@ class FakeQueue(Faulty):
 
     def events(self, queue: str) -> list[ev.Event]:
         return [ev.from_message(body) for body in self.waiting(queue)]
+
+    def receive(self, queue: str) -> list[tuple[dict[str, Any], str]]:
+        """Deliver every message waiting in `queue` (not removed), each with a new receipt:
+        as SQS once the visibility timeout ran out, so the previous receipts go stale."""
+        delivered = []
+        for dedupe_id, body in self._waiting[queue].items():
+            self._receipts = {r: held for r, held in self._receipts.items() if held != (queue, dedupe_id)}
+            self._deliveries += 1
+            receipt = f"receipt-{self._deliveries}"
+            self._receipts[receipt] = (queue, dedupe_id)
+            delivered.append((body, receipt))
+        return delivered
 
     def take(self, queue: str) -> list[dict[str, Any]]:
         """Remove and return what waits in `queue`, as a consumer receiving it would."""

@@ -20,6 +20,9 @@ from chalicelib.queues import QUEUES
 # runs 15 minutes at most after it: a delay up to the difference is always accepted.
 MAX_VISIBILITY = 12 * 3600 - 15 * 60
 
+# What SQS answers a delete whose receipt it no longer honours.
+_STALE_RECEIPT = ("ReceiptHandleIsInvalid", "InvalidParameterValue")
+
 # Characters SQS accepts in a message attribute value (XML 1.0's); others are replaced.
 _NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -62,9 +65,19 @@ class SqsQueue:
             self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body), MessageAttributes=attributes)
 
     def delete(self, queue: str, receipt: str) -> None:
-        """Delete a processed delivery (what Lambda does for a batch that succeeds)."""
+        """Delete a processed delivery (what Lambda does for a batch that succeeds).
+
+        A receipt SQS no longer honours (redelivered since, or expired: SQS answers
+        `ReceiptHandleIsInvalid` or `InvalidParameterValue`) is logged, not raised: the
+        work is done, and the delivery that holds the message now deletes it (`Queue.delete`).
+        """
         with AwsErrors(f"queue {self.addresses.logical(queue)}"):
-            self._sqs.delete_message(QueueUrl=self.addresses.queue_url(queue), ReceiptHandle=receipt)
+            try:
+                self._sqs.delete_message(QueueUrl=self.addresses.queue_url(queue), ReceiptHandle=receipt)
+            except Exception as exc:
+                if error_code(exc) not in _STALE_RECEIPT:
+                    raise
+                logger.warning("a stale receipt deleted nothing", extra={"queue": self.addresses.logical(queue)})
 
     def retry_later(self, queue: str, receipt: str, delay: float) -> None:
         """Hide a failed delivery for `delay` seconds (capped below SQS's 12 hours).
