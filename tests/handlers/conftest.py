@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -68,3 +70,36 @@ def capture_logs():
     hub_logger.addHandler(handler)
     yield lambda: stream.getvalue().splitlines()
     hub_logger.removeHandler(handler)
+
+
+def error_of(response) -> str:
+    """The `{"error"}` of an answer (every refusal of every route has this shape)."""
+    assert response.headers["Content-Type"] == "application/json", response.body
+    body = json.loads(response.body)
+    assert set(body) == {"error"}, body
+    return body["error"]
+
+
+@pytest.fixture
+def refuses(client, sinks, monkeypatch):
+    """`refuses(send, status, message, env)`: the request `send(client)` makes is refused
+    with `status` and an `{"error"}` naming `message`, and no sink changed (nothing queued,
+    stored, sent or dead-lettered). `env` first sets (or, for None, unsets) settings."""
+    from chalicelib.bootstrap import reset_hub
+
+    def check(send: Callable, status: int, message: str, env: dict[str, str | None] | None = None):
+        if env:
+            for name, value in env.items():
+                if value is None:
+                    monkeypatch.delenv(name)
+                else:
+                    monkeypatch.setenv(name, value)
+            reset_hub()
+        before = sinks()
+        response = send(client)
+        assert response.status_code == status, response.body
+        assert message in error_of(response)
+        assert sinks() == before
+        return response
+
+    return check

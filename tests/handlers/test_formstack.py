@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+
+import pytest
 
 from devtools import payloads
 from devtools.signing import formstack_headers
 from tests.conftest import SECRETS
 
 FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 KEY = SECRETS["FORMSTACK_HMAC_KEY"]
 
 
@@ -59,68 +63,57 @@ def test_duplicate_delivery_is_acknowledged_and_not_queued_again(client, hub):
     assert hub.queue.depth() == {"signups": 1}
 
 
-def test_bad_signature_is_401_and_changes_nothing(client, sinks):
-    before = sinks()
-    response = post(client, payloads.formstack_form("1005", "x@example.com"), key="wrong-key")
-    assert response.status_code == 401
-    assert "X-FS-Signature" in json.loads(response.body)["error"]
-    assert sinks() == before
+def unsigned(body: bytes) -> Callable:
+    return lambda client: client.http.post("/webhooks/formstack", body=body, headers={"Content-Type": FORM})
 
 
-def test_missing_signature_is_401(client, sinks):
-    before = sinks()
-    body = payloads.formstack_form("1006", "x@example.com")
-    response = client.http.post("/webhooks/formstack", body=body, headers={"Content-Type": FORM})
-    assert response.status_code == 401
-    assert sinks() == before
-
-
-def test_wrong_content_type_is_415(client, sinks):
-    before = sinks()
-    response = post(client, b"Email=x@example.com", content_type="text/plain")
-    assert response.status_code == 415
-    assert sinks() == before
-
-
-def test_malformed_json_is_400(client, sinks):
-    before = sinks()
-    response = post(client, b"{not json", content_type="application/json")
-    assert response.status_code == 400
-    assert "JSON" in json.loads(response.body)["error"]
-    assert sinks() == before
-
-
-def test_submission_without_unique_id_is_400(client, sinks):
-    before = sinks()
-    response = post(client, b"FormID=1&Email=x%40example.com")
-    assert response.status_code == 400
-    assert "UniqueID" in json.loads(response.body)["error"]
-    assert sinks() == before
-
-
-def test_missing_email_field_names_the_setting(client, sinks):
-    before = sinks()
-    response = post(client, b"FormID=1&UniqueID=9&Courriel=x%40example.com")
-    assert response.status_code == 400
-    assert "FORMSTACK_FIELDS" in json.loads(response.body)["error"]
-    assert sinks() == before
-
-
-def test_body_over_one_mebibyte_is_413(client, sinks):
-    before = sinks()
-    body = b"FormID=1&UniqueID=2&Email=x%40example.com&Notes=" + b"a" * (1024 * 1024)
-    assert post(client, body).status_code == 413
-    assert sinks() == before
-
-
-def test_unconfigured_route_answers_503(client, monkeypatch, sinks):
-    from chalicelib.bootstrap import reset_hub
-
-    monkeypatch.delenv("FORMSTACK_HMAC_KEY")
-    reset_hub()
-    response = post(client, payloads.formstack_form("1007", "x@example.com"))
-    assert response.status_code == 503
-    assert "FORMSTACK_HMAC_KEY" in json.loads(response.body)["error"]
+@pytest.mark.parametrize(
+    ("send", "status", "message", "env"),
+    [
+        pytest.param(
+            lambda c: post(c, payloads.formstack_form("1005", "x@example.com"), key="wrong-key"),
+            401,
+            "X-FS-Signature",
+            None,
+            id="bad-signature",
+        ),
+        pytest.param(
+            unsigned(payloads.formstack_form("1006", "x@example.com")), 401, "X-FS-Signature", None, id="no-signature"
+        ),
+        pytest.param(
+            lambda c: post(c, b"Email=x@example.com", content_type="text/plain"),
+            415,
+            "text/plain",
+            None,
+            id="text-plain",
+        ),
+        pytest.param(lambda c: post(c, b"{not json", content_type=JSON), 400, "JSON", None, id="malformed-json"),
+        pytest.param(lambda c: post(c, b"FormID=1&Email=x%40example.com"), 400, "UniqueID", None, id="no-unique-id"),
+        pytest.param(
+            lambda c: post(c, b"FormID=1&UniqueID=9&Courriel=x%40example.com"),
+            400,
+            "FORMSTACK_FIELDS",
+            None,
+            id="no-email-field",
+        ),
+        pytest.param(
+            lambda c: post(c, b"FormID=1&UniqueID=2&Email=x%40example.com&Notes=" + b"a" * (1024 * 1024)),
+            413,
+            "1 MiB",
+            None,
+            id="over-1-mib",
+        ),
+        pytest.param(
+            lambda c: post(c, payloads.formstack_form("1007", "x@example.com")),
+            503,
+            "FORMSTACK_HMAC_KEY",
+            {"FORMSTACK_HMAC_KEY": None},
+            id="not-configured",
+        ),
+    ],
+)
+def test_refused_with_a_clear_error_and_nothing_changed(refuses, send, status, message, env):
+    refuses(send, status, message, env)
 
 
 def test_handshake_key_checked_when_set(client, monkeypatch, hub_env):

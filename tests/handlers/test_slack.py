@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from devtools import payloads
 from devtools.signing import slack_headers
 from tests.conftest import SECRETS
@@ -85,37 +87,55 @@ def test_retry_lists_and_replays_dead_letters(client, hub, drain):
     assert answer.startswith("Replayed 1 dead letter")
 
 
-def test_bad_signature_stale_and_garbled_timestamps_are_401(client, sinks):
-    before = sinks()
+def garbled_timestamp(client):
     body = payloads.slack_mention("Ev003", "help")
-    assert post_event(client, body, secret="wrong").status_code == 401
-    assert post_event(client, body, timestamp=int(time.time()) - 600).status_code == 401
     headers = slack_headers(body, SECRET, "application/json")
     headers["X-Slack-Request-Timestamp"] = "soon"
-    assert client.http.post("/slack/events", body=body, headers=headers).status_code == 401
-    assert command(client, "help", secret="wrong").status_code == 401
-    assert sinks() == before
+    return client.http.post("/slack/events", body=body, headers=headers)
 
 
-def test_malformed_event_body_is_400(client, sinks):
-    before = sinks()
-    assert post_event(client, b"[1, 2").status_code == 400
-    assert sinks() == before
-
-
-def test_commands_must_be_form_encoded(client):
+def json_command(client):
     body = b'{"command": "/chocobox"}'
-    headers = slack_headers(body, SECRET, "application/json")
-    assert client.http.post("/slack/commands", body=body, headers=headers).status_code == 415
+    return client.http.post("/slack/commands", body=body, headers=slack_headers(body, SECRET, "application/json"))
 
 
-def test_without_signing_secret_both_routes_answer_503(client, monkeypatch):
-    from chalicelib.bootstrap import reset_hub
+MENTION = payloads.slack_mention("Ev003", "help")
+UNCONFIGURED = {"SLACK_SIGNING_SECRET": None}
 
-    monkeypatch.delenv("SLACK_SIGNING_SECRET")
-    reset_hub()
-    assert post_event(client, payloads.slack_url_verification("x")).status_code == 503
-    assert command(client, "help").status_code == 503
+
+@pytest.mark.parametrize(
+    ("send", "status", "message", "env"),
+    [
+        pytest.param(
+            lambda c: post_event(c, MENTION, secret="wrong"), 401, "Slack signature", None, id="event-bad-signature"
+        ),
+        pytest.param(
+            lambda c: post_event(c, MENTION, timestamp=int(time.time()) - 600),
+            401,
+            "older than 5 minutes",
+            None,
+            id="event-stale",
+        ),
+        pytest.param(garbled_timestamp, 401, "X-Slack-Request-Timestamp", None, id="event-garbled-timestamp"),
+        pytest.param(
+            lambda c: command(c, "help", secret="wrong"), 401, "Slack signature", None, id="command-bad-signature"
+        ),
+        pytest.param(lambda c: post_event(c, b"[1, 2"), 400, "JSON", None, id="event-malformed"),
+        pytest.param(json_command, 415, "application/json", None, id="command-as-json"),
+        pytest.param(
+            lambda c: post_event(c, payloads.slack_url_verification("x")),
+            503,
+            "SLACK_SIGNING_SECRET",
+            UNCONFIGURED,
+            id="events-not-configured",
+        ),
+        pytest.param(
+            lambda c: command(c, "help"), 503, "SLACK_SIGNING_SECRET", UNCONFIGURED, id="commands-not-configured"
+        ),
+    ],
+)
+def test_refused_with_a_clear_error_and_nothing_changed(refuses, send, status, message, env):
+    refuses(send, status, message, env)
 
 
 def test_slow_answer_goes_to_response_url(client, hub, drain, monkeypatch):
