@@ -159,11 +159,33 @@ class AwsErrors(ErrorMapper):
         return map_aws_error(exc, self.what, self.hints)
 
 
+# botocore's loader of service models (JSON), shared by the sessions of the process.
+_LOADER: Any = None
+_LOADER_LOCK = threading.Lock()
+
+
+def _new_session() -> Any:
+    """A boto3 session of its own, on the process's one loader: each session would
+    otherwise parse the service's model again (about 0.2 s a client, more on a busy host)."""
+    global _LOADER
+    import boto3
+    import botocore.loaders
+    import botocore.session
+
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = botocore.loaders.create_loader()
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(botocore_session=core)
+
+
 class AwsClients:
     """boto3 clients made on first use, once, on a session of their own.
 
     The default boto3 session is not thread-safe to create clients from; the clients
-    themselves are, so one per service is shared by every thread of the process.
+    themselves are, so one per service is shared by every thread of the process. The
+    sessions share the parsed service models (`_new_session`), which are read-only.
     `attempts` is botocore's own budget of tries (throttling, 5xx): 4 where nothing else
     retries (the runtime's queues and table), 1 under an adapter's own `service_retry`,
     so two retry policies never stack.
@@ -193,9 +215,7 @@ class AwsClients:
         with self._lock:
             client = self._clients.get(service)
             if client is None:
-                import boto3
-
-                client = boto3.session.Session().client(service, config=self.config())
+                client = _new_session().client(service, config=self.config())
                 self._clients[service] = client
             return client
 
