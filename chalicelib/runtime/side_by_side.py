@@ -14,9 +14,10 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-# Threads of the pool: ten follow-ups of one batch at once in Lambda (one batch per
-# container); in the embedded runtime the queues' consumer threads share it.
-WORKERS = 32
+# Threads of the pool: a whole batch's follow-ups at once in Lambda (one batch per
+# container); in the embedded runtime the queues' consumer threads share it, and a burst
+# keeps several batches of orders and emails waiting on it (they mostly wait for answers).
+WORKERS = 96
 
 
 class SideBySide:
