@@ -23,6 +23,7 @@ the connection before the answer: the lost-answer case an adapter must survive.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -186,6 +187,13 @@ class _OdooHandler(FakeHandler):
 
 def _like(pattern: str, value: str, insensitive: bool) -> bool:
     """SQL (I)LIKE, with PostgreSQL's backslash escape."""
+    return _like_regex(pattern, insensitive).fullmatch(value) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _like_regex(pattern: str, insensitive: bool) -> re.Pattern[str]:
+    """The pattern as a compiled regex, once per pattern: a search matches it against every
+    record, and a bench's fake holds thousands."""
     regex, chars = [], iter(pattern)
     for ch in chars:
         if ch == "\\":
@@ -196,7 +204,7 @@ def _like(pattern: str, value: str, insensitive: bool) -> bool:
             regex.append(".")
         else:
             regex.append(re.escape(ch))
-    return re.fullmatch("".join(regex), value, re.DOTALL | (re.IGNORECASE if insensitive else 0)) is not None
+    return re.compile("".join(regex), re.DOTALL | (re.IGNORECASE if insensitive else 0))
 
 
 class OdooFake(HttpFake):
@@ -268,6 +276,15 @@ class OdooFake(HttpFake):
     def count(self, method: str, model: str | None = None) -> int:
         with self._lock:
             return sum(1 for _, m, meth in self.calls if meth == method and (model is None or m == model))
+
+    def confirmed_refs(self) -> list[str]:
+        """The `client_order_ref` of every confirmed order (cheap: the bench polls it)."""
+        with self._lock:
+            return [
+                str(o.get("client_order_ref") or "")
+                for o in self._tables["sale.order"].values()
+                if o.get("state") in ("sale", "done")
+            ]
 
     def orders(self) -> list[dict[str, Any]]:
         """Every sale order, oldest first, with its partner's email and lines."""

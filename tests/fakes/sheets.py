@@ -397,6 +397,16 @@ class SheetsFake(HttpFake):
             sheet = self._spreadsheets[spreadsheet_id].sheet(title)
             return self._read(sheet, GridRange(title, 1, 1, None, None), "FORMATTED_VALUE")
 
+    def column(self, spreadsheet_id: str, title: str, header: str) -> list[str]:
+        """The values under `header` (row 1, compared case-insensitively) as the browser shows
+        them; [] without that header. Cheap, unlike `rows`: the bench polls it."""
+        with self._lock:
+            cells = self._spreadsheets[spreadsheet_id].sheet(title).cells
+            cols = [c for (r, c), v in cells.items() if r == 1 and str(v).strip().lower() == header.lower()]
+            if not cols:
+                return []
+            return [str(render(v, "FORMATTED_VALUE")) for (r, c), v in cells.items() if c == cols[0] and r > 1]
+
     def raw_cell(self, spreadsheet_id: str, title: str, a1: str) -> Value:
         """One cell's stored value and type (a number stays a number here)."""
         rng = parse_range(a1)
