@@ -197,8 +197,9 @@ class Chaos:
         for mark in marks:
             while not stop.is_set() and self._acked < mark:
                 time.sleep(0.05)
-            if stop.is_set():
-                return
+            # Every delivery acknowledged before this mark was seen (a restarted hub answers
+            # webhooks before its /health does, and may take the rest meanwhile): the kill
+            # still lands in the consumers' work, which goes on after the last acknowledgement.
             assert self.hub is not None
             self.hub.kill(signal.SIGKILL)
             self.kills += 1
