@@ -153,6 +153,10 @@ class Chaos:
         self.fault_rate = fault_rate
         self.kills_wanted = kills
         self.timeout = timeout
+        # The hub's HTTP timeout: short, so that injected timeouts cost little, but longer
+        # than a healthy read of the whole sheet (a batch reads all of it) on a loaded
+        # machine: at 0.5 s a 2,000-row sheet timed out most reads and the run never drained.
+        self.http_timeout = 0.5 if n <= 200 else 2.0
         self.services = FakeServices()
         self.hub: HubProcess | None = None
         self._acked = 0
@@ -224,14 +228,14 @@ class Chaos:
             **SECRETS,
             **self.services.env(),
             "HUB_STATE_DIR": str(state_dir),
-            "HUB_HTTP_TIMEOUT": "0.5",
+            "HUB_HTTP_TIMEOUT": str(self.http_timeout),
             "HUB_RETRY_BASE": "0.02",
         }
         self.hub = HubProcess(env, self.workdir / "chalice.log")
         env["HUB_PUBLIC_URL"] = self.hub.url
         self.hub.start()
         # Retry-After: 0 keeps thousands of injected 429s quick; the header is still honoured.
-        self.services.set_fault_rate(self.fault_rate, timeout_delay=0.8, retry_after="0")
+        self.services.set_fault_rate(self.fault_rate, timeout_delay=self.http_timeout + 0.3, retry_after="0")
 
         deadline = time.monotonic() + self.timeout
         stop = threading.Event()
